@@ -1,0 +1,232 @@
+/*
+ * api.c - the C allocation API that libmtealloc exports in place of
+ * glibc's: argument checks, errno, the __libc_* aliases, and the
+ * bootstrap buffer that serves allocations made while the library itself
+ * is starting up.  The work is done in heap.c.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define CALLER __builtin_return_address(0)
+/* The aliases share their targets' code, so the attributes need not match. */
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+
+/* ---- bootstrap: a bump allocator for start-up's own recursion ---- */
+
+#define BOOT_SIZE (64 * 1024)
+
+static char boot_buf[BOOT_SIZE] __attribute__((aligned(16)));
+static _Atomic size_t boot_used;
+
+static bool boot_owns(const void *p)
+{
+	return (const char *)p >= boot_buf && (const char *)p < boot_buf + BOOT_SIZE;
+}
+
+/* 16 bytes of size before each block; never freed. */
+static void *boot_alloc(size_t size, size_t align)
+{
+	size_t a = align > 16 ? align : 16, off, cur;
+
+	if (size > BOOT_SIZE)
+		goto full;
+	cur = atomic_load(&boot_used);
+	do {
+		off = (cur + 16 + a - 1) & ~(a - 1);
+		if (off + size > BOOT_SIZE)
+			goto full;
+	} while (!atomic_compare_exchange_weak(&boot_used, &cur, off + size));
+	*(size_t *)(boot_buf + off - 16) = size;
+	return boot_buf + off;	/* static storage is already zero */
+full:
+	errno = ENOMEM;
+	return NULL;
+}
+
+static size_t boot_size(const void *p)
+{
+	return *(const size_t *)((const char *)p - 16);
+}
+
+/* True when the caller must use the bootstrap buffer. */
+static inline bool starting(void)
+{
+	if (likely(atomic_load_explicit(&mte_g.init_state,
+			memory_order_acquire) == MTE_INIT_DONE)) {
+		mte_thread_check();
+		return false;
+	}
+	if (mte_init_reentrant())
+		return true;
+	mte_init_slow();
+	mte_thread_check();
+	return false;
+}
+
+static size_t sys_page(void)
+{
+	static size_t page;
+
+	if (!page)
+		page = (size_t)getauxval(AT_PAGESZ);
+	return page ? page : 4096;
+}
+
+static inline bool power_of_two(size_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static void *aligned(size_t align, size_t size)
+{
+	if (starting())
+		return boot_alloc(size, align);
+	return mte_heap_alloc(size, align, false);
+}
+
+/* ---- the exported API ---- */
+
+EXPORT void *malloc(size_t size)
+{
+	if (starting())
+		return boot_alloc(size, 16);
+	return mte_heap_alloc(size, 0, false);
+}
+
+EXPORT void free(void *p)
+{
+	if (!p || boot_owns(p))
+		return;
+	if (starting())
+		return;		/* nothing but boot memory exists yet */
+	mte_heap_free(p, CALLER);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (starting())
+		return boot_alloc(total, 16);
+	return mte_heap_alloc(total, 0, true);
+}
+
+EXPORT void *realloc(void *p, size_t size)
+{
+	void *q;
+
+	if (!p)
+		return malloc(size);
+	if (boot_owns(p)) {
+		size_t old = boot_size(p);
+
+		q = malloc(size);
+		if (q)
+			memcpy(q, p, old < size ? old : size);
+		return q;
+	}
+	if (size == 0) {		/* as glibc: free, and return NULL */
+		free(p);
+		return NULL;
+	}
+	if (starting())
+		return NULL;
+	return mte_heap_realloc(p, size, CALLER);
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, total);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	int saved = errno;
+	void *p;
+
+	if (!power_of_two(align) || align % sizeof(void *))
+		return EINVAL;
+	p = aligned(align, size);
+	if (!p) {
+		errno = saved;
+		return ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	if (!power_of_two(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return aligned(align, size);
+}
+
+/* As glibc: an alignment that is not a power of two is rounded up. */
+EXPORT void *memalign(size_t align, size_t size)
+{
+	size_t a = 1;
+
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (a < align)
+		a <<= 1;
+	return aligned(a, size);
+}
+
+EXPORT void *valloc(size_t size)
+{
+	return aligned(sys_page(), size);
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+	size_t page = sys_page(), rounded;
+
+	if (__builtin_add_overflow(size, page - 1, &rounded)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rounded &= ~(page - 1);
+	return aligned(page, rounded ? rounded : page);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (boot_owns(p))
+		return boot_size(p);
+	if (starting())
+		return 0;
+	return mte_heap_usable(p, CALLER);
+}
+
+/* glibc's own names, which some programs and interposers call directly. */
+EXPORT void *__libc_malloc(size_t) __attribute__((alias("malloc")));
+EXPORT void __libc_free(void *) __attribute__((alias("free")));
+EXPORT void *__libc_calloc(size_t, size_t) __attribute__((alias("calloc")));
+EXPORT void *__libc_realloc(void *, size_t) __attribute__((alias("realloc")));
+EXPORT void *__libc_memalign(size_t, size_t) __attribute__((alias("memalign")));
+EXPORT void *__libc_valloc(size_t) __attribute__((alias("valloc")));
+EXPORT void *__libc_pvalloc(size_t) __attribute__((alias("pvalloc")));
+EXPORT void cfree(void *) __attribute__((alias("free")));

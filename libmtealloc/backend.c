@@ -1,0 +1,120 @@
+/*
+ * backend.c - libmtealloc's use of jemalloc: the arenas created with our
+ * extent hooks, and the mallocx() family called with their flags.  With
+ * extent.c, the only file that includes jemalloc.h.
+ *
+ * Every allocation names one of our arenas explicitly (MALLOCX_ARENA), so
+ * all heap memory comes through our hooks; jemalloc's automatic thread
+ * cache stays on, since nothing else in the process uses jemalloc and the
+ * cache therefore only ever holds our chunks.  Each thread is given one of
+ * the arenas round robin on its first allocation.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include <jemalloc/jemalloc.h>
+
+#include "internal.h"
+
+#define MAX_ARENAS 64
+
+static unsigned arenas[MAX_ARENAS];
+static unsigned narenas;
+static _Atomic unsigned next_arena;
+static MTE_TLS int thread_flags;	/* MALLOCX_ARENA(ours), 0 until set */
+
+bool mte_backend_init(unsigned n, const char **why)
+{
+	extent_hooks_t *hooks = &mte_extent_hooks;
+	size_t page, sz = sizeof(page);
+	unsigned i;
+
+	if (mallctl("arenas.page", &page, &sz, NULL, 0)) {
+		*why = "jemalloc does not answer mallctl(\"arenas.page\")";
+		return false;
+	}
+	if (!mte_extent_init(page)) {
+		*why = "cannot map the heap's page map";
+		return false;
+	}
+	if (n == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+	}
+	if (n > MAX_ARENAS)
+		n = MAX_ARENAS;
+	for (i = 0; i < n; i++) {
+		sz = sizeof(arenas[i]);
+		if (mallctl("arenas.create", &arenas[i], &sz, &hooks,
+			    sizeof(hooks))) {
+			if (i == 0) {
+				*why = "jemalloc refused mallctl(\"arenas.create\")";
+				return false;
+			}
+			break;
+		}
+	}
+	narenas = i;
+	return true;
+}
+
+static inline int arena_flags(void)
+{
+	if (unlikely(!thread_flags))
+		thread_flags = MALLOCX_ARENA(arenas[atomic_fetch_add_explicit(
+				&next_arena, 1, memory_order_relaxed) % narenas]);
+	return thread_flags;
+}
+
+static inline int align_flags(size_t align)
+{
+	return align > MTE_GRANULE ? MALLOCX_ALIGN(align) : 0;
+}
+
+void *mte_je_alloc(size_t size, size_t align, bool zero)
+{
+	return mallocx(size ? size : 1, arena_flags() | align_flags(align) |
+		       (zero ? MALLOCX_ZERO : 0));
+}
+
+void mte_je_free(void *p)
+{
+	dallocx(p, 0);
+}
+
+void mte_je_free_sized(void *p, size_t size, size_t align)
+{
+	sdallocx(p, size, align_flags(align));
+}
+
+void *mte_je_realloc(void *p, size_t size)
+{
+	return rallocx(p, size ? size : 1, arena_flags());
+}
+
+size_t mte_je_usable(const void *p)
+{
+	return sallocx(p, 0);
+}
+
+size_t mte_je_good_size(size_t size, size_t align)
+{
+	return nallocx(size ? size : 1, align_flags(align));
+}
+
+unsigned mte_je_narenas(void)
+{
+	return narenas;
+}
+
+void mte_je_purge(void)
+{
+	char name[64];
+	unsigned i;
+
+	for (i = 0; i < narenas; i++) {
+		mte_fmt(name, sizeof(name), "arena.%u.purge", arenas[i]);
+		mallctl(name, NULL, NULL, NULL, 0);
+	}
+}

@@ -1,0 +1,283 @@
+/*
+ * heap.c - chunks: handing them out tagged, and taking them back only
+ * after checking that they are what the caller says.
+ *
+ * A pointer's own tag says which kind of chunk it names.  Tag != 0: a
+ * tagged chunk with a header (chunk.h).  Tag 0: an untagged chunk, made
+ * while tagging was off (mode=off, no MTE, or before a late
+ * mtealloc_set_mode()), which jemalloc owns as it is.  Dispatching on the
+ * pointer rather than on the current mode keeps both kinds valid across
+ * mode changes.
+ *
+ * free() validates before it writes anything: the address must be in our
+ * heap, the granule before it must be a header (tag 0, checksum), and the
+ * pointer's tag must match its memory.  Anything else is reported.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "chunk.h"
+
+/* Memory tag of granule g, or -1 where g is not heap memory of ours. */
+static inline int neighbour_tag(const char *g, const char *inside)
+{
+	if (((uintptr_t)g >> mte_lg_page) == ((uintptr_t)inside >> mte_lg_page)
+	    || mte_unit_of(g))
+		return (int)mte_mem_tag(g);
+	return -1;
+}
+
+static inline struct chunk_hdr *hdr_of(const char *user)
+{
+	return (struct chunk_hdr *)(user - MTE_GRANULE);
+}
+
+/* The tag this memory had as a live chunk, if a freed header says so. */
+static int previous_tag(char *user)
+{
+	struct chunk_hdr *h = mte_ldg(hdr_of(user));
+	uint64_t w = atomic_load_explicit(&h->word, memory_order_relaxed);
+
+	if (chunk_word_valid((uintptr_t)user, w, mte_g.secret) &&
+	    chunk_state(w) == CHUNK_FREED)
+		return (int)(h->free_ctx >> CHUNK_OLDTAG_SHIFT);
+	return -1;
+}
+
+/*
+ * Tagging is off, but memory that was PROT_MTE once keeps stale tags:
+ * clear them, so that the tag-0 pointer stays valid when checks come on.
+ */
+static void *alloc_untagged(size_t size, size_t align, bool zero)
+{
+	void *p = mte_je_alloc(size, align, zero);
+	struct mte_unit *u;
+
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (mte_g.hw_mte && (u = mte_unit_of(p)) &&
+	    atomic_load(&u->state) == MTE_UNIT_ENABLED)
+		mte_tag_range(p, mte_je_usable(p));
+	mte_stat_add(MTE_STAT_allocs, 1);
+	return p;
+}
+
+void *mte_heap_alloc(size_t size, size_t align, bool zero)
+{
+	unsigned lg_align = align > MTE_GRANULE ?
+			    (unsigned)__builtin_ctzl(align) : 0;
+	size_t pad = chunk_pad(lg_align), req, usize, usable;
+	char *base, *user, *tagged;
+	uint16_t exclude;
+	struct chunk_hdr *h;
+
+	if (!atomic_load_explicit(&mte_g.tagging, memory_order_relaxed))
+		return alloc_untagged(size, align, zero);
+	if (size > CHUNK_MAX_SIZE || size > SIZE_MAX - 2 * pad) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	req = chunk_request(size, lg_align);
+	base = mte_je_alloc(req, lg_align ? align : 0, false);
+	if (!base) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	usize = mte_je_good_size(req, lg_align ? align : 0);
+	if (unlikely(!mte_extent_enable(base, usize))) {
+		/* mprotect(PROT_MTE) failed: hand it out as an untagged chunk */
+		mte_stat_add(MTE_STAT_untagged_allocs, 1);
+		mte_stat_add(MTE_STAT_allocs, 1);
+		mte_tag_range(base, usize);	/* tag 0 everywhere */
+		if (zero)
+			memset(base, 0, size);
+		return base;
+	}
+	user = base + pad;
+	usable = usize - pad;
+	exclude = mte_exclude_mask(neighbour_tag(base - MTE_GRANULE, base),
+				   neighbour_tag(base + usize + MTE_GRANULE,
+						 base + usize - 1),
+				   previous_tag(user));
+	mte_tag_range(base, pad);		/* padding and header: tag 0 */
+	tagged = mte_irg(user, exclude);
+	if (zero)
+		mte_tag_zero_range(tagged, usable);
+	else
+		mte_tag_range(tagged, usable);
+	h = hdr_of(user);
+	h->alloc_ctx = 0;
+	h->free_ctx = 0;
+	atomic_store_explicit(&h->word, chunk_word((uintptr_t)user, size,
+			CHUNK_ALLOCATED, lg_align, mte_g.secret),
+			memory_order_relaxed);
+	mte_stat_add(MTE_STAT_allocs, 1);
+	mte_stat_add(MTE_STAT_tagged_allocs, 1);
+	mte_stat_add(MTE_STAT_bytes_tagged, usable);
+	return tagged;
+}
+
+/*
+ * Check that p names a live tagged chunk; return its header word.  op is
+ * the caller's name for the report ("free", "realloc", ...).
+ */
+static uint64_t validate(const void *p, const void *pc, const char *op)
+{
+	char *user = mte_untag(p);
+	unsigned ptag = mte_ptr_tag(p), mtag;
+	struct chunk_hdr *h;
+	uint64_t w;
+
+	if ((uintptr_t)user & (MTE_GRANULE - 1))
+		mte_report_invalid_free(p, pc, op, "the pointer is not "
+			"16-byte aligned, so no chunk starts there");
+	if (!mte_unit_of(user) || !mte_unit_of(user - MTE_GRANULE))
+		mte_report_invalid_free(p, pc, op, "the address is not in "
+			"mtealloc's heap");
+	if (mte_mem_tag(user - MTE_GRANULE) != 0)
+		mte_report_invalid_free(p, pc, op, "the address is inside a "
+			"chunk, not at its start");
+	h = hdr_of(user);
+	w = atomic_load_explicit(&h->word, memory_order_acquire);
+	if (!chunk_word_valid((uintptr_t)user, w, mte_g.secret))
+		mte_report_invalid_free(p, pc, op, "no chunk starts at this "
+			"address (its header is not valid)");
+	mtag = mte_mem_tag(user);
+	if (mtag != ptag || chunk_state(w) != CHUNK_ALLOCATED) {
+		if (chunk_state(w) == CHUNK_FREED)
+			mte_report_double_free(p, pc, op, "the chunk was "
+				"already freed");
+		mte_report_double_free(p, pc, op, "the pointer's tag does not "
+			"match the chunk: it was freed before, and its memory "
+			"now belongs to a newer allocation");
+	}
+	return w;
+}
+
+static size_t usable_of(uint64_t w, size_t *req, size_t *align)
+{
+	unsigned lg = chunk_lg_align(w);
+
+	*req = chunk_request(chunk_size(w), lg);
+	*align = lg ? (size_t)1 << lg : 0;
+	return mte_je_good_size(*req, *align) - chunk_pad(lg);
+}
+
+static void free_tagged(void *p, const void *pc, const char *op)
+{
+	uint64_t w = validate(p, pc, op), fw;
+	char *user = mte_untag(p);
+	struct chunk_hdr *h = hdr_of(user);
+	unsigned ptag = mte_ptr_tag(p);
+	size_t req, align, usable = usable_of(w, &req, &align);
+
+	fw = chunk_word((uintptr_t)user, chunk_size(w), CHUNK_FREED,
+			chunk_lg_align(w), mte_g.secret);
+	/* The state change is atomic, so of two racing frees one loses. */
+	if (!atomic_compare_exchange_strong(&h->word, &w, fw))
+		mte_report_double_free(p, pc, op, "the chunk was freed by "
+			"another thread at the same time");
+	h->free_ctx = (h->free_ctx & CHUNK_CTX_MASK) |
+		      (uint32_t)ptag << CHUNK_OLDTAG_SHIFT;
+	/* Retag, so that the old pointer no longer matches. */
+	mte_tag_range(mte_irg(user, mte_exclude_mask(-1, -1, (int)ptag)),
+		      usable);
+	mte_stat_add(MTE_STAT_frees, 1);
+	mte_je_free_sized(user - chunk_pad(chunk_lg_align(w)), req, align);
+}
+
+/* Tag-0 pointers: untagged chunks, or mistakes. */
+static void check_untagged(const void *p, const void *pc, const char *op)
+{
+	const char *c = p;
+	struct chunk_hdr *h;
+
+	if (!mte_unit_of(c))
+		mte_report_invalid_free(p, pc, op, "the address is not in "
+			"mtealloc's heap");
+	if (!mte_g.hw_mte)
+		return;
+	if (mte_mem_tag(c) != 0)
+		mte_report_invalid_free(p, pc, op, "the pointer has tag 0 "
+			"but the memory is tagged: its tag was stripped, or it "
+			"points inside a tagged chunk");
+	/* An untagged pointer at a header: off by one granule. */
+	h = (struct chunk_hdr *)c;
+	if (!((uintptr_t)c & (MTE_GRANULE - 1)) && mte_unit_of(c + 16) &&
+	    chunk_word_valid((uintptr_t)c + 16,
+			     atomic_load_explicit(&h->word,
+						  memory_order_relaxed),
+			     mte_g.secret))
+		mte_report_invalid_free(p, pc, op, "the address is a chunk "
+			"header, 16 bytes before a chunk");
+}
+
+void mte_heap_free(void *p, const void *pc)
+{
+	if (mte_ptr_tag(p)) {
+		free_tagged(p, pc, "free");
+		return;
+	}
+	check_untagged(p, pc, "free");
+	mte_stat_add(MTE_STAT_frees, 1);
+	mte_je_free(p);
+}
+
+size_t mte_heap_usable(const void *p, const void *pc)
+{
+	size_t req, align;
+
+	if (mte_ptr_tag(p))
+		return usable_of(validate(p, pc, "malloc_usable_size"),
+				 &req, &align);
+	check_untagged(p, pc, "malloc_usable_size");
+	return mte_je_usable(p);
+}
+
+void *mte_heap_realloc(void *p, size_t size, const void *pc)
+{
+	size_t req, align, usable;
+	struct chunk_hdr *h;
+	uint64_t w, nw;
+	void *q;
+
+	if (!mte_ptr_tag(p)) {
+		check_untagged(p, pc, "realloc");
+		/* rallocx() may grow into memory with stale tags: only without MTE */
+		if (!mte_g.hw_mte) {
+			q = mte_je_realloc(p, size);
+			if (!q)
+				errno = ENOMEM;
+			return q;
+		}
+		usable = mte_je_usable(p);	/* an untagged chunk grows tagged */
+	} else {
+		w = validate(p, pc, "realloc");
+		usable = usable_of(w, &req, &align);
+		/* Fits and wastes less than half: resize in place. */
+		if (size <= usable && !chunk_lg_align(w) &&
+		    (size >= usable / 2 || usable <= 64) && size <= CHUNK_MAX_SIZE) {
+			h = hdr_of(mte_untag(p));
+			nw = chunk_word((uintptr_t)mte_untag(p), size,
+					CHUNK_ALLOCATED, 0, mte_g.secret);
+			if (!atomic_compare_exchange_strong(&h->word, &w, nw))
+				mte_report_double_free(p, pc, "realloc", "the "
+					"chunk was freed by another thread");
+			return (void *)p;
+		}
+	}
+	q = mte_heap_alloc(size, 0, false);
+	if (!q)
+		return NULL;		/* the old chunk stays valid */
+	memcpy(q, p, size < usable ? size : usable);
+	if (mte_ptr_tag(p))
+		free_tagged(p, pc, "realloc");
+	else {
+		mte_stat_add(MTE_STAT_frees, 1);
+		mte_je_free(p);
+	}
+	return q;
+}

@@ -1,0 +1,206 @@
+/*
+ * internal.h - declarations shared between libmtealloc's source files,
+ * grouped by the file that defines them.  Names with a leading "mte_" are
+ * internal and hidden by the version script; only mtealloc.h is public.
+ */
+#ifndef MTEALLOC_INTERNAL_H
+#define MTEALLOC_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mtealloc.h"
+#include "memtag.h"
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define MTE_TLS		__thread __attribute__((tls_model("initial-exec")))
+
+/* ---- options.c: MTEALLOC_OPTIONS, declared once in options.inc ---- */
+
+enum mte_opt_kind { MTE_OPT_BOOL, MTE_OPT_ENUM, MTE_OPT_UINT, MTE_OPT_STRING };
+
+#define MTE_OPTION_PATH_MAX 512
+typedef char mte_path_t[MTE_OPTION_PATH_MAX];
+
+struct mte_options {
+#define OPTION(kind, type, name, def, accepted, help) type name;
+#include "options.inc"
+#undef OPTION
+};
+
+struct mte_option_desc {
+	const char *name;
+	enum mte_opt_kind kind;
+	const char *def;
+	const char *accepted;	/* "a|b|c" for enums, "lo..hi" for uints */
+	const char *help;
+	size_t offset;
+};
+
+extern const struct mte_option_desc mte_option_table[];
+extern const size_t mte_option_count;
+
+typedef void (*mte_warn_fn)(const char *msg);
+
+void mte_options_defaults(struct mte_options *o);
+/* Parse "k=v:k=v"; every problem is one call to warn; never fails. */
+void mte_options_parse(struct mte_options *o, const char *str, mte_warn_fn warn);
+/* Index of value in an "a|b|c" list, or -1. */
+int mte_enum_index(const char *accepted, const char *value, size_t len);
+/* Name of entry idx in an "a|b|c" list, copied into buf. */
+const char *mte_enum_name(const char *accepted, unsigned idx, char *buf,
+			  size_t size);
+
+/* ---- stats.c: counters in a shared, versioned page (stats_page.h) ---- */
+
+enum mte_stat_id {
+#define STAT(name, help) MTE_STAT_##name,
+#include "stats.inc"
+#undef STAT
+	MTE_STAT_COUNT
+};
+
+/* A stripe is padded to whole cache lines so threads never share one. */
+#define MTE_STATS_STRIDE	((MTE_STAT_COUNT + 15) & ~15)
+
+extern _Atomic uint64_t *mte_stats_stripes;	/* [stripe][STRIDE] */
+extern MTE_TLS unsigned mte_stats_stripe;
+
+void mte_stats_init(void);
+unsigned mte_stats_pick_stripe(void);
+void mte_stats_after_fork_child(void);
+void mte_stats_set_state(unsigned mode, bool tagging);
+uint64_t mte_stats_get(enum mte_stat_id id);
+/* Format "mtealloc: stats: k=v ..." into buf; returns the length. */
+size_t mte_stats_format(char *buf, size_t size);
+
+static inline void mte_stat_add(enum mte_stat_id id, uint64_t n)
+{
+	atomic_fetch_add_explicit(&mte_stats_stripes[mte_stats_stripe *
+			MTE_STATS_STRIDE + id], n, memory_order_relaxed);
+}
+
+/* ---- fmt.c: a small async-signal-safe formatter ---- */
+
+size_t mte_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
+size_t mte_fmt(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- log.c: where messages go (stderr or log_path.<pid>) ---- */
+
+void mte_log_init(void);
+void mte_log_write(const char *buf, size_t len);
+void mte_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void mte_warn_line(const char *msg);	/* "mtealloc: warning: msg\n" */
+void mte_log_after_fork_child(void);
+
+/* ---- tags.c: tag choice, pure logic shared with the stubs and tests ---- */
+
+uint16_t mte_exclude_mask(int prev_tag, int next_tag, int old_tag);
+unsigned mte_choose_tag(uint16_t exclude, uint64_t random);
+
+/* ---- extent.c: jemalloc extent hooks, units, lazy PROT_MTE ---- */
+
+struct mte_unit {
+	uintptr_t base;
+	size_t size;
+	_Atomic unsigned state;		/* enum mte_unit_state */
+};
+
+enum mte_unit_state {
+	MTE_UNIT_UNTAGGED, MTE_UNIT_ENABLING, MTE_UNIT_ENABLED, MTE_UNIT_FAILED,
+};
+
+extern struct extent_hooks_s mte_extent_hooks;
+extern unsigned mte_lg_page;
+
+bool mte_extent_init(size_t page);
+struct mte_unit *mte_unit_of(const void *addr);
+/* Make [p, p + len) PROT_MTE if it is not yet; false if it cannot be. */
+bool mte_extent_enable_slow(const void *p, size_t len);
+/* Add PROT_MTE to every unit mapped so far; returns bytes enabled. */
+size_t mte_extent_enable_all(void);
+
+static inline bool mte_extent_enable(const void *p, size_t len)
+{
+	struct mte_unit *u = mte_unit_of(p);
+
+	if (likely(u && atomic_load_explicit(&u->state, memory_order_acquire)
+		   == MTE_UNIT_ENABLED &&
+		   (uintptr_t)p + len <= u->base + u->size))
+		return true;
+	return mte_extent_enable_slow(p, len);
+}
+
+/* ---- backend.c: arenas and mallocx flags (with extent.c, the only
+ * users of jemalloc.h) ---- */
+
+bool mte_backend_init(unsigned narenas, const char **why);
+unsigned mte_je_narenas(void);
+void *mte_je_alloc(size_t size, size_t align, bool zero);
+void mte_je_free(void *p);
+void mte_je_free_sized(void *p, size_t size, size_t align);
+void *mte_je_realloc(void *p, size_t size);
+size_t mte_je_usable(const void *p);
+size_t mte_je_good_size(size_t size, size_t align);
+void mte_je_purge(void);
+
+/* ---- chunk.h / heap.c: chunks, tagged or not; pc is the caller's ---- */
+
+void *mte_heap_alloc(size_t size, size_t align, bool zero);
+void mte_heap_free(void *p, const void *pc);
+void *mte_heap_realloc(void *p, size_t size, const void *pc);
+size_t mte_heap_usable(const void *p, const void *pc);
+
+/* ---- report.c: one function per error kind ---- */
+
+void mte_report_invalid_free(const void *p, const void *pc, const char *op,
+			     const char *why) __attribute__((noreturn));
+void mte_report_double_free(const void *p, const void *pc, const char *op,
+			    const char *why) __attribute__((noreturn));
+
+/* ---- init.c: start-up, capability detection, modes ---- */
+
+enum mte_init_state { MTE_INIT_NONE, MTE_INIT_RUNNING, MTE_INIT_DONE };
+
+struct mte_global {
+	_Atomic int init_state;
+	_Atomic pid_t init_owner;
+	bool hw_mte;		/* the CPU and kernel offer MTE */
+	bool hw_mte3;		/* ... and asymmetric mode */
+	_Atomic bool tagging;	/* new allocations are tagged */
+	_Atomic unsigned mode;	/* effective enum mtealloc_mode */
+	_Atomic unsigned mode_gen;	/* bumped when threads must re-prctl */
+	const char *why_untagged;
+	uint64_t secret;	/* keys chunk header checksums */
+	struct mte_options opt;
+};
+
+extern struct mte_global mte_g;
+extern MTE_TLS unsigned mte_thread_gen;
+
+void mte_init_slow(void);
+bool mte_init_reentrant(void);	/* this thread is inside mte_init_slow() */
+void mte_thread_apply_mode(void);
+const char *mte_mode_name(unsigned mode);
+
+static inline void mte_ensure_init(void)
+{
+	if (unlikely(atomic_load_explicit(&mte_g.init_state,
+			memory_order_acquire) != MTE_INIT_DONE))
+		mte_init_slow();
+}
+
+static inline void mte_thread_check(void)
+{
+	if (unlikely(mte_thread_gen != atomic_load_explicit(&mte_g.mode_gen,
+			memory_order_relaxed)))
+		mte_thread_apply_mode();
+}
+
+#endif /* MTEALLOC_INTERNAL_H */

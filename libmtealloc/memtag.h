@@ -1,0 +1,233 @@
+/*
+ * memtag.h - every MTE instruction libmtealloc issues, and nothing else.
+ *
+ * On aarch64 these are inline asm (GCC 12's __arm_mte_get_tag() clobbers
+ * its argument at -O1 and above, so ACLE intrinsics are not used).  On
+ * every other architecture the same functions exist as stubs, so callers
+ * never need #ifdefs: the stubs keep tags in the pointer's top byte only,
+ * and memory tags always read as 0.  mte_arch_supported() tells the
+ * run-time code which variant it got.
+ *
+ * MTE_ASM_ARCH enables the instructions for the assembler only, so the
+ * compiler still generates ARMv8.0 code and the library runs, untagged, on
+ * CPUs without MTE.  (gas rejects ".arch_extension memtag" on an armv8-a
+ * base, so the directive names the architecture; it is not reset after,
+ * which would undo any -march the user built with.)
+ */
+#ifndef MTEALLOC_MEMTAG_H
+#define MTEALLOC_MEMTAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MTE_GRANULE		16UL
+#define MTE_TAG_SHIFT		56
+#define MTE_TAG_MASK		(0xfUL << MTE_TAG_SHIFT)
+#define MTE_NTAGS		16
+
+/* ABI constants, defined here so that non-arm64 builds compile too. */
+#define MTE_PROT_MTE		0x20
+#define MTE_HWCAP2_MTE		(1UL << 18)
+#define MTE_HWCAP2_MTE3		(1UL << 22)
+#define MTE_PR_SET_TAGGED_ADDR_CTRL	55
+#define MTE_PR_GET_TAGGED_ADDR_CTRL	56
+#define MTE_PR_TAGGED_ADDR_ENABLE	(1UL << 0)
+#define MTE_PR_TCF_SHIFT		1
+#define MTE_PR_TCF_NONE			(0UL << MTE_PR_TCF_SHIFT)
+#define MTE_PR_TCF_SYNC			(1UL << MTE_PR_TCF_SHIFT)
+#define MTE_PR_TCF_ASYNC		(2UL << MTE_PR_TCF_SHIFT)
+#define MTE_PR_TCF_MASK			(3UL << MTE_PR_TCF_SHIFT)
+#define MTE_PR_TAG_SHIFT		3
+#define MTE_PR_TAG_MASK			(0xffffUL << MTE_PR_TAG_SHIFT)
+#define MTE_SEGV_MTEAERR	8
+#define MTE_SEGV_MTESERR	9
+
+/* Pointer-tag arithmetic: pure bit operations, the same everywhere. */
+static inline unsigned mte_ptr_tag(const void *p)
+{
+	return (unsigned)(((uintptr_t)p >> MTE_TAG_SHIFT) & 0xf);
+}
+
+static inline void *mte_untag(const void *p)
+{
+	return (void *)((uintptr_t)p & ~(0xffUL << MTE_TAG_SHIFT));
+}
+
+static inline void *mte_with_tag(const void *p, unsigned tag)
+{
+	return (void *)(((uintptr_t)mte_untag(p)) |
+			((uintptr_t)(tag & 0xf) << MTE_TAG_SHIFT));
+}
+
+#if defined(__aarch64__)
+
+#define MTE_ASM_ARCH ".arch armv8.5-a+memtag\n\t"
+
+static inline bool mte_arch_supported(void)
+{
+	return true;
+}
+
+/* IRG: a random tag for p, never one of the tags set in exclude. */
+static inline void *mte_irg(const void *p, uint16_t exclude)
+{
+	void *out;
+
+	__asm__ volatile(MTE_ASM_ARCH "irg %0, %1, %2"
+			 : "=r"(out) : "r"(p), "r"((uint64_t)exclude));
+	return out;
+}
+
+/* LDG: p with the tag its memory holds.  Never faults on a tag mismatch. */
+static inline void *mte_ldg(const void *p)
+{
+	void *out = (void *)p;
+
+	__asm__ volatile(MTE_ASM_ARCH "ldg %0, [%1]"
+			 : "+r"(out) : "r"(p) : "memory");
+	return out;
+}
+
+static inline unsigned mte_mem_tag(const void *p)
+{
+	return mte_ptr_tag(mte_ldg(p));
+}
+
+/* STG/ST2G: set the memory tag of one/two granules from the pointer's. */
+static inline void mte_stg(void *p)
+{
+	__asm__ volatile(MTE_ASM_ARCH "stg %0, [%0]"
+			 : : "r"(p) : "memory");
+}
+
+static inline void mte_st2g(void *p)
+{
+	__asm__ volatile(MTE_ASM_ARCH "st2g %0, [%0]"
+			 : : "r"(p) : "memory");
+}
+
+/* STZG/STZ2G: as above, and zero the data. */
+static inline void mte_stzg(void *p)
+{
+	__asm__ volatile(MTE_ASM_ARCH "stzg %0, [%0]"
+			 : : "r"(p) : "memory");
+}
+
+static inline void mte_stz2g(void *p)
+{
+	__asm__ volatile(MTE_ASM_ARCH "stz2g %0, [%0]"
+			 : : "r"(p) : "memory");
+}
+
+/* DC GZVA: zero one DCZID-sized block and set its tags. */
+static inline void mte_dc_gzva(void *p)
+{
+	__asm__ volatile(MTE_ASM_ARCH "dc gzva, %0"
+			 : : "r"(p) : "memory");
+}
+
+static inline size_t mte_dczid_block(void)
+{
+	uint64_t dczid;
+
+	__asm__("mrs %0, dczid_el0" : "=r"(dczid));
+	if (dczid & (1u << 4))		/* DZP: DC ZVA prohibited */
+		return 0;
+	return 4UL << (dczid & 0xf);
+}
+
+/* TCO: suspend (1) or resume (0) tag checking on this thread. */
+static inline void mte_set_tco(bool on)
+{
+	if (on)
+		__asm__ volatile(MTE_ASM_ARCH "msr tco, #1"
+				 ::: "memory");
+	else
+		__asm__ volatile(MTE_ASM_ARCH "msr tco, #0"
+				 ::: "memory");
+}
+
+#else /* !__aarch64__: stubs */
+
+static inline bool mte_arch_supported(void)
+{
+	return false;
+}
+
+static inline void *mte_irg(const void *p, uint16_t exclude)
+{
+	unsigned t;
+
+	/* Deterministic and never excluded: enough for a build without MTE. */
+	for (t = 1; t < MTE_NTAGS; t++)
+		if (!(exclude & (1u << t)))
+			return mte_with_tag(p, t);
+	return mte_with_tag(p, 0);
+}
+
+static inline void *mte_ldg(const void *p)
+{
+	return mte_untag(p);
+}
+
+static inline unsigned mte_mem_tag(const void *p)
+{
+	(void)p;
+	return 0;
+}
+
+static inline void mte_stg(void *p) { (void)p; }
+static inline void mte_st2g(void *p) { (void)p; }
+static inline void mte_stzg(void *p) { memset(mte_untag(p), 0, 16); }
+static inline void mte_stz2g(void *p) { memset(mte_untag(p), 0, 32); }
+static inline void mte_dc_gzva(void *p) { (void)p; }
+static inline size_t mte_dczid_block(void) { return 0; }
+static inline void mte_set_tco(bool on) { (void)on; }
+
+#endif /* __aarch64__ */
+
+/*
+ * Set the memory tag of [p, p + len) to p's tag.  p and len are granule
+ * aligned.  ST2G does two granules per instruction.
+ */
+static inline void mte_tag_range(void *p, size_t len)
+{
+	char *c = p, *end = c + len;
+
+	for (; c + 2 * MTE_GRANULE <= end; c += 2 * MTE_GRANULE)
+		mte_st2g(c);
+	if (c < end)
+		mte_stg(c);
+}
+
+/*
+ * Zero [p, p + len) and set its memory tag to p's tag, in one pass: STZG
+ * up to a DCZID block boundary, DC GZVA for whole blocks, STZG for the
+ * tail.  On stubs this is memset.
+ */
+static inline void mte_tag_zero_range(void *p, size_t len)
+{
+	char *c = p, *end = c + len;
+	size_t bs = mte_dczid_block();
+
+	if (!mte_arch_supported()) {
+		memset(mte_untag(p), 0, len);
+		return;
+	}
+	if (bs && len >= 4 * bs) {
+		while (((uintptr_t)c & (bs - 1)) && c < end) {
+			mte_stzg(c);
+			c += MTE_GRANULE;
+		}
+		for (; c + bs <= end; c += bs)
+			mte_dc_gzva(c);
+	}
+	for (; c + 2 * MTE_GRANULE <= end; c += 2 * MTE_GRANULE)
+		mte_stz2g(c);
+	if (c < end)
+		mte_stzg(c);
+}
+
+#endif /* MTEALLOC_MEMTAG_H */

@@ -1,0 +1,308 @@
+/*
+ * check_heap_mte.c - MTE semantics of the heap, for machines that tag
+ * (under qemu-aarch64 here): tags differ between neighbours and change on
+ * free; overflow, underflow and use-after-free fault with the right
+ * si_code; free() rejects what is not a live chunk; and tagging switched
+ * on late keeps the data of a populated heap.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mtealloc.h"
+#include "memtag.h"
+#include "heap_tests.h"
+
+static sigjmp_buf fault_jmp;
+static volatile int fault_code;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	fault_code = si->si_code;
+	siglongjmp(fault_jmp, 1);
+}
+
+/* Run fn(arg); return the SIGSEGV si_code it raised, or 0 for none. */
+static int fault_of(void (*fn)(volatile char *), volatile char *arg)
+{
+	struct sigaction sa = { 0 }, old;
+
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, &old);
+	fault_code = 0;
+	if (!sigsetjmp(fault_jmp, 1)) {
+		fn(arg);
+		getpid();	/* an async fault is delivered by now */
+	}
+	sigaction(SIGSEGV, &old, NULL);
+	return fault_code;
+}
+
+static void read_byte(volatile char *p) { (void)*p; }
+static void write_byte(volatile char *p) { *p = 1; }
+
+START_TEST(tags_nonzero_and_neighbours_differ)
+{
+	char *p[200];
+	int i, j, adjacent = 0;
+
+	for (i = 0; i < 200; i++) {
+		p[i] = malloc(48);
+		ck_assert_uint_ne(mte_ptr_tag(p[i]), 0);
+		ck_assert_uint_eq(mte_mem_tag(p[i]), mte_ptr_tag(p[i]));
+	}
+	/* any two chunks that touch must carry different tags */
+	for (i = 0; i < 200; i++)
+		for (j = 0; j < 200; j++) {
+			uintptr_t a = (uintptr_t)mte_untag(p[i]);
+			uintptr_t b = (uintptr_t)mte_untag(p[j]);
+
+			if (b == a + malloc_usable_size(p[i]) + 16) {
+				adjacent++;
+				ck_assert_uint_ne(mte_ptr_tag(p[i]),
+						  mte_ptr_tag(p[j]));
+			}
+		}
+	ck_assert_int_gt(adjacent, 50);	/* the check above did run */
+	for (i = 0; i < 200; i++)
+		free(p[i]);
+}
+END_TEST
+
+START_TEST(free_retags)
+{
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		char *p = malloc(64 + (size_t)i);
+		unsigned t = mte_ptr_tag(p);
+
+		free(p);
+		ck_assert_uint_ne(mte_mem_tag(p), t);
+		ck_assert_uint_ne(mte_mem_tag(p), 0);
+	}
+}
+END_TEST
+
+START_TEST(whole_usable_size_tagged)
+{
+	char *p = malloc(100);
+	size_t u = malloc_usable_size(p), off;
+
+	for (off = 0; off < u; off += 16)
+		ck_assert_uint_eq(mte_mem_tag(p + off), mte_ptr_tag(p));
+	free(p);
+}
+END_TEST
+
+START_TEST(overflow_faults_sync)
+{
+	size_t sizes[] = { 1, 16, 100, 112, 4000, 300000, 3 << 20 }, i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *p = malloc(sizes[i]);
+		char *end = p + malloc_usable_size(p);
+
+		ck_assert_int_eq(fault_of(write_byte, end - 1), 0);
+		ck_assert_int_eq(fault_of(write_byte, end), MTE_SEGV_MTESERR);
+		ck_assert_int_eq(fault_of(read_byte, end + 16), MTE_SEGV_MTESERR);
+		free(p);
+	}
+}
+END_TEST
+
+START_TEST(underflow_faults_sync)
+{
+	char *p = malloc(64);
+
+	ck_assert_int_eq(fault_of(read_byte, p), 0);
+	ck_assert_int_eq(fault_of(read_byte, p - 1), MTE_SEGV_MTESERR);
+	ck_assert_int_eq(fault_of(write_byte, p - 17), MTE_SEGV_MTESERR);
+	free(p);
+}
+END_TEST
+
+START_TEST(use_after_free_faults_sync)
+{
+	char *p = malloc(200);
+
+	p[0] = 'a';
+	free(p);
+	ck_assert_int_eq(fault_of(read_byte, p), MTE_SEGV_MTESERR);
+	ck_assert_int_eq(fault_of(write_byte, p + 150), MTE_SEGV_MTESERR);
+}
+END_TEST
+
+START_TEST(calloc_memory_is_tagged)
+{
+	char *p = calloc(1, 4096);
+
+	ck_assert_uint_ne(mte_ptr_tag(p), 0);
+	ck_assert_uint_eq(mte_mem_tag(p + 4000), mte_ptr_tag(p));
+	ck_assert_int_eq(fault_of(read_byte, p + malloc_usable_size(p)),
+			 MTE_SEGV_MTESERR);
+	free(p);
+}
+END_TEST
+
+START_TEST(use_after_free_faults_async)
+{
+	char *p;
+
+	ck_assert_int_eq(mtealloc_set_mode(MTEALLOC_MODE_ASYNC), 0);
+	ck_assert_int_eq(mtealloc_get_mode(), MTEALLOC_MODE_ASYNC);
+	p = malloc(200);
+	free(p);
+	ck_assert_int_eq(fault_of(write_byte, p), MTE_SEGV_MTEAERR);
+}
+END_TEST
+
+/* Run fn in a child with stderr captured; return its wait status. */
+static int child_report(void (*fn)(void), char *out, size_t size)
+{
+	int fds[2], status;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		fn();
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + len, size - 1 - (size_t)len)) > 0)
+		len += n;
+	out[len] = '\0';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static void do_double_free(void)
+{
+	char *p = malloc(40);
+
+	free(p);
+	free(p);
+}
+
+static void do_interior_free(void)
+{
+	char *p = malloc(400);
+
+	free(p + 32);
+}
+
+static void do_stack_free(void)
+{
+	char local[32];
+
+	free(local);
+}
+
+static void do_stripped_free(void)
+{
+	free(mte_untag(malloc(64)));
+}
+
+static void do_stale_free(void)
+{
+	char *p = malloc(40), *q;
+
+	free(p);
+	q = malloc(40);		/* most likely the same memory, retagged */
+	free(p);
+	free(q);
+}
+
+#define EXPECT_REPORT(fn, cause, detail) do {				\
+	char out[2048];							\
+	int st = child_report(fn, out, sizeof(out));			\
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,	\
+		      #fn ": status %#x, output: %s", st, out);		\
+	ck_assert_msg(strstr(out, "ERROR: mtealloc: " cause " on address 0x"), \
+		      #fn ": no '" cause "' line in: %s", out);		\
+	ck_assert_msg(strstr(out, detail), #fn ": no '%s' in: %s",	\
+		      detail, out);					\
+} while (0)
+
+START_TEST(free_rejects_bad_pointers)
+{
+	EXPECT_REPORT(do_double_free, "double-free", "already freed");
+	EXPECT_REPORT(do_interior_free, "invalid-free", "inside a chunk");
+	EXPECT_REPORT(do_stack_free, "invalid-free", "not in mtealloc's heap");
+	EXPECT_REPORT(do_stripped_free, "invalid-free", "tag was stripped");
+	EXPECT_REPORT(do_stale_free, "double-free", "free(");
+}
+END_TEST
+
+/*
+ * Late enable: a heap populated with tagging off gets PROT_MTE in one go;
+ * what it held survives, with tag 0, and new chunks are tagged.
+ */
+START_TEST(late_enable_keeps_old_data)
+{
+	enum { N = 64, SZ = 256 * 1024 };
+	uint64_t calls0, calls1, bytes0, bytes1;
+	unsigned char *old[N], *fresh;
+	int i, j;
+
+	ck_assert_int_eq(mtealloc_set_mode(MTEALLOC_MODE_OFF), 0);
+	ck_assert_int_eq(mtealloc_tagging(), 0);
+	for (i = 0; i < N; i++) {
+		old[i] = malloc(SZ);
+		ck_assert_uint_eq(mte_ptr_tag(old[i]), 0);
+		for (j = 0; j < SZ; j += 512)
+			old[i][j] = (unsigned char)(i + j / 512);
+	}
+	mtealloc_stat("mprotect_calls", &calls0);
+	mtealloc_stat("mprotect_bytes", &bytes0);
+	ck_assert_int_eq(mtealloc_set_mode(MTEALLOC_MODE_SYNC), 0);
+	mtealloc_stat("mprotect_calls", &calls1);
+	mtealloc_stat("mprotect_bytes", &bytes1);
+	ck_assert_uint_gt(calls1, calls0);
+	ck_assert_uint_ge(bytes1 - bytes0, (uint64_t)N * SZ / 2);
+	for (i = 0; i < N; i++)
+		for (j = 0; j < SZ; j += 512)
+			ck_assert_uint_eq(old[i][j], (unsigned char)(i + j / 512));
+	fresh = malloc(SZ);
+	ck_assert_uint_ne(mte_ptr_tag(fresh), 0);
+	ck_assert_int_eq(fault_of(write_byte, (char *)fresh + SZ + 4096),
+			 MTE_SEGV_MTESERR);
+	old[0] = realloc(old[0], 2 * SZ);	/* an untagged chunk grows tagged */
+	ck_assert_uint_ne(mte_ptr_tag(old[0]), 0);
+	ck_assert_uint_eq(old[0][512], 1);
+	for (i = 0; i < N; i++)
+		free(old[i]);
+	free(fresh);
+}
+END_TEST
+
+Suite *suite_heap_mte(void)
+{
+	Suite *s = suite_create("heap-mte");
+	TCase *tc = tcase_create("mte");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, tags_nonzero_and_neighbours_differ);
+	tcase_add_test(tc, free_retags);
+	tcase_add_test(tc, whole_usable_size_tagged);
+	tcase_add_test(tc, overflow_faults_sync);
+	tcase_add_test(tc, underflow_faults_sync);
+	tcase_add_test(tc, use_after_free_faults_sync);
+	tcase_add_test(tc, calloc_memory_is_tagged);
+	tcase_add_test(tc, use_after_free_faults_async);
+	tcase_add_test(tc, free_rejects_bad_pointers);
+	tcase_add_test(tc, late_enable_keeps_old_data);
+	suite_add_tcase(s, tc);
+	return s;
+}
