@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static int released;
+
 /* noinline, and buf is printed, so the compiler cannot drop the pair */
 __attribute__((noinline)) static void release(char *buf)
 {
 	free(buf);
+	released++;
 }
 
 int main(void)
@@ -19,6 +22,6 @@ int main(void)
 	puts(buf);
 	release(buf);
 	release(buf);		/* the bug */
-	puts("freed twice");
+	printf("freed %d times\n", released);
 	return 0;
 }

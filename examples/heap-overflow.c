@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int *make_table(size_t n)
+__attribute__((noinline)) static int *make_table(size_t n)
 {
 	int *t = malloc(n * sizeof(*t));
 	size_t i;

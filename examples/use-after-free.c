@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *make_greeting(const char *name)
+__attribute__((noinline)) static char *make_greeting(const char *name)
 {
 	char *s = malloc(64);
 
@@ -14,9 +14,12 @@ static char *make_greeting(const char *name)
 	return s;
 }
 
-static void forget_greeting(char *s)
+static int forgotten;
+
+__attribute__((noinline)) static void forget_greeting(char *s)
 {
 	free(s);
+	forgotten++;
 }
 
 int main(void)
@@ -25,5 +28,5 @@ int main(void)
 
 	forget_greeting(g);
 	printf("after free: %c\n", g[0]);	/* the bug */
-	return 0;
+	return forgotten - 1;
 }

@@ -53,6 +53,39 @@ static size_t boot_size(const void *p)
 	return *(const size_t *)((const char *)p - 16);
 }
 
+/*
+ * The detour: while a thread writes a report, whatever it allocates (the
+ * unwinder and dladdr() may) comes from here, so that the heap under
+ * investigation is not changed by the report and no jemalloc lock held
+ * at the fault can deadlock it.  Never freed; a report that exhausts it
+ * gets NULL.
+ */
+#define DETOUR_SIZE (512 * 1024)
+
+static char detour_buf[DETOUR_SIZE] __attribute__((aligned(16)));
+static _Atomic size_t detour_used;
+
+static bool detour_owns(const void *p)
+{
+	return (const char *)p >= detour_buf &&
+	       (const char *)p < detour_buf + DETOUR_SIZE;
+}
+
+static void *detour_alloc(size_t size, size_t align)
+{
+	size_t a = align > 16 ? align : 16, off, cur = atomic_load(&detour_used);
+
+	do {
+		off = (cur + 16 + a - 1) & ~(a - 1);
+		if (size > DETOUR_SIZE || off + size > DETOUR_SIZE) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	} while (!atomic_compare_exchange_weak(&detour_used, &cur, off + size));
+	*(size_t *)(detour_buf + off - 16) = size;
+	return memset(detour_buf + off, 0, size);
+}
+
 /* True when the caller must use the bootstrap buffer. */
 static inline bool starting(void)
 {
@@ -82,25 +115,29 @@ static inline bool power_of_two(size_t x)
 	return x && !(x & (x - 1));
 }
 
-static void *aligned(size_t align, size_t size)
+static void *aligned(size_t align, size_t size, const void *caller)
 {
+	if (unlikely(mte_detour))
+		return detour_alloc(size, align);
 	if (starting())
 		return boot_alloc(size, align);
-	return mte_heap_alloc(size, align, false);
+	return mte_heap_alloc(size, align, false, caller);
 }
 
 /* ---- the exported API ---- */
 
 EXPORT void *malloc(size_t size)
 {
+	if (unlikely(mte_detour))
+		return detour_alloc(size, 16);
 	if (starting())
 		return boot_alloc(size, 16);
-	return mte_heap_alloc(size, 0, false);
+	return mte_heap_alloc(size, 0, false, CALLER);
 }
 
 EXPORT void free(void *p)
 {
-	if (!p || boot_owns(p))
+	if (!p || boot_owns(p) || detour_owns(p))
 		return;
 	if (starting())
 		return;		/* nothing but boot memory exists yet */
@@ -115,32 +152,40 @@ EXPORT void *calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (unlikely(mte_detour))
+		return detour_alloc(total, 16);
 	if (starting())
 		return boot_alloc(total, 16);
-	return mte_heap_alloc(total, 0, true);
+	return mte_heap_alloc(total, 0, true, CALLER);
 }
 
-EXPORT void *realloc(void *p, size_t size)
+/* realloc() and reallocarray(), with the caller of the API named. */
+static void *do_realloc(void *p, size_t size, const void *caller)
 {
 	void *q;
 
-	if (!p)
-		return malloc(size);
-	if (boot_owns(p)) {
-		size_t old = boot_size(p);
+	if (boot_owns(p) || detour_owns(p) || (mte_detour && p)) {
+		size_t old = boot_owns(p) || detour_owns(p) ? boot_size(p) : 0;
 
 		q = malloc(size);
 		if (q)
 			memcpy(q, p, old < size ? old : size);
 		return q;
 	}
+	if (starting())
+		return p ? NULL : boot_alloc(size, 16);
+	if (!p)
+		return mte_heap_alloc(size, 0, false, caller);
 	if (size == 0) {		/* as glibc: free, and return NULL */
-		free(p);
+		mte_heap_free(p, caller);
 		return NULL;
 	}
-	if (starting())
-		return NULL;
-	return mte_heap_realloc(p, size, CALLER);
+	return mte_heap_realloc(p, size, caller);
+}
+
+EXPORT void *realloc(void *p, size_t size)
+{
+	return do_realloc(p, size, CALLER);
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
@@ -151,7 +196,7 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return realloc(p, total);
+	return do_realloc(p, total, CALLER);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
@@ -161,7 +206,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 
 	if (!power_of_two(align) || align % sizeof(void *))
 		return EINVAL;
-	p = aligned(align, size);
+	p = aligned(align, size, CALLER);
 	if (!p) {
 		errno = saved;
 		return ENOMEM;
@@ -176,7 +221,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	return aligned(align, size);
+	return aligned(align, size, CALLER);
 }
 
 /* As glibc: an alignment that is not a power of two is rounded up. */
@@ -190,12 +235,12 @@ EXPORT void *memalign(size_t align, size_t size)
 	}
 	while (a < align)
 		a <<= 1;
-	return aligned(a, size);
+	return aligned(a, size, CALLER);
 }
 
 EXPORT void *valloc(size_t size)
 {
-	return aligned(sys_page(), size);
+	return aligned(sys_page(), size, CALLER);
 }
 
 EXPORT void *pvalloc(size_t size)
@@ -207,14 +252,14 @@ EXPORT void *pvalloc(size_t size)
 		return NULL;
 	}
 	rounded &= ~(page - 1);
-	return aligned(page, rounded ? rounded : page);
+	return aligned(page, rounded ? rounded : page, CALLER);
 }
 
 EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p)
 		return 0;
-	if (boot_owns(p))
+	if (boot_owns(p) || detour_owns(p))
 		return boot_size(p);
 	if (starting())
 		return 0;

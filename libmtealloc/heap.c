@@ -65,7 +65,7 @@ static void *alloc_untagged(size_t size, size_t align, bool zero)
 	return p;
 }
 
-void *mte_heap_alloc(size_t size, size_t align, bool zero)
+void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc)
 {
 	unsigned lg_align = align > MTE_GRANULE ?
 			    (unsigned)__builtin_ctzl(align) : 0;
@@ -109,7 +109,7 @@ void *mte_heap_alloc(size_t size, size_t align, bool zero)
 	else
 		mte_tag_range(tagged, usable);
 	h = hdr_of(user);
-	h->alloc_ctx = 0;
+	h->alloc_ctx = mte_trace_here(pc);
 	h->free_ctx = 0;
 	atomic_store_explicit(&h->word, chunk_word((uintptr_t)user, size,
 			CHUNK_ALLOCATED, lg_align, mte_g.secret),
@@ -118,43 +118,6 @@ void *mte_heap_alloc(size_t size, size_t align, bool zero)
 	mte_stat_add(MTE_STAT_tagged_allocs, 1);
 	mte_stat_add(MTE_STAT_bytes_tagged, usable);
 	return tagged;
-}
-
-/*
- * Check that p names a live tagged chunk; return its header word.  op is
- * the caller's name for the report ("free", "realloc", ...).
- */
-static uint64_t validate(const void *p, const void *pc, const char *op)
-{
-	char *user = mte_untag(p);
-	unsigned ptag = mte_ptr_tag(p), mtag;
-	struct chunk_hdr *h;
-	uint64_t w;
-
-	if ((uintptr_t)user & (MTE_GRANULE - 1))
-		mte_report_invalid_free(p, pc, op, "the pointer is not "
-			"16-byte aligned, so no chunk starts there");
-	if (!mte_unit_of(user) || !mte_unit_of(user - MTE_GRANULE))
-		mte_report_invalid_free(p, pc, op, "the address is not in "
-			"mtealloc's heap");
-	if (mte_mem_tag(user - MTE_GRANULE) != 0)
-		mte_report_invalid_free(p, pc, op, "the address is inside a "
-			"chunk, not at its start");
-	h = hdr_of(user);
-	w = atomic_load_explicit(&h->word, memory_order_acquire);
-	if (!chunk_word_valid((uintptr_t)user, w, mte_g.secret))
-		mte_report_invalid_free(p, pc, op, "no chunk starts at this "
-			"address (its header is not valid)");
-	mtag = mte_mem_tag(user);
-	if (mtag != ptag || chunk_state(w) != CHUNK_ALLOCATED) {
-		if (chunk_state(w) == CHUNK_FREED)
-			mte_report_double_free(p, pc, op, "the chunk was "
-				"already freed");
-		mte_report_double_free(p, pc, op, "the pointer's tag does not "
-			"match the chunk: it was freed before, and its memory "
-			"now belongs to a newer allocation");
-	}
-	return w;
 }
 
 static size_t usable_of(uint64_t w, size_t *req, size_t *align)
@@ -166,22 +129,121 @@ static size_t usable_of(uint64_t w, size_t *req, size_t *align)
 	return mte_je_good_size(*req, *align) - chunk_pad(lg);
 }
 
+/* The chunk whose header is the granule at g, if there is one. */
+bool mte_chunk_at(uintptr_t g, struct mte_region *out)
+{
+	struct chunk_hdr *h = (struct chunk_hdr *)g;
+	uintptr_t user = g + MTE_GRANULE;
+	size_t req, align;
+	uint64_t w;
+
+	if (g & (MTE_GRANULE - 1) || !mte_unit_of((void *)g) ||
+	    !mte_unit_of((void *)user) || mte_mem_tag((void *)g) != 0)
+		return false;
+	w = atomic_load_explicit(&h->word, memory_order_relaxed);
+	if (!chunk_word_valid(user, w, mte_g.secret) ||
+	    (chunk_state(w) != CHUNK_ALLOCATED && chunk_state(w) != CHUNK_FREED))
+		return false;
+	out->known = true;
+	out->freed = chunk_state(w) == CHUNK_FREED;
+	out->start = user;
+	out->size = chunk_size(w);
+	out->usable = usable_of(w, &req, &align);
+	out->alloc_ctx = h->alloc_ctx & CHUNK_CTX_MASK;
+	out->free_ctx = h->free_ctx & CHUNK_CTX_MASK;
+	out->tag = out->freed ? h->free_ctx >> CHUNK_OLDTAG_SHIFT
+			      : mte_mem_tag((void *)user);
+	return true;
+}
+
+/* The chunk p points into, for a report; NULL if none is found. */
+static const struct mte_region *containing(const void *p, struct mte_region *c)
+{
+	uintptr_t hdr = 0;
+
+	if (!mte_unit_of(p))
+		return NULL;
+	return mte_chunk_containing((uintptr_t)mte_untag(p), c, &hdr) ? c : NULL;
+}
+
+/*
+ * Check that p names a live tagged chunk, and return its header word in
+ * *w.  Anything else is reported (op is the caller's name for it:
+ * "free", "realloc", ...); with recover=1 the report returns, and so does
+ * this, with false.
+ */
+static bool validate(const void *p, const void *pc, const char *op,
+		     uint64_t *w)
+{
+	char *user = mte_untag(p);
+	unsigned ptag = mte_ptr_tag(p);
+	struct mte_region c = { 0 };
+	struct chunk_hdr *h;
+
+	if ((uintptr_t)user & (MTE_GRANULE - 1)) {
+		mte_report_invalid_free(p, pc, op, "the pointer is not 16-byte "
+			"aligned, so no chunk starts there", containing(p, &c));
+		return false;
+	}
+	if (!mte_unit_of(user) || !mte_unit_of(user - MTE_GRANULE)) {
+		mte_report_invalid_free(p, pc, op, "the address is not in "
+			"mtealloc's heap", NULL);
+		return false;
+	}
+	if (mte_mem_tag(user - MTE_GRANULE) != 0) {
+		mte_report_invalid_free(p, pc, op, "the address is inside a "
+			"chunk, not at its start", containing(p, &c));
+		return false;
+	}
+	h = hdr_of(user);
+	*w = atomic_load_explicit(&h->word, memory_order_acquire);
+	if (!mte_chunk_at((uintptr_t)h, &c)) {
+		mte_report_invalid_free(p, pc, op, "no chunk starts at this "
+			"address (its header is not valid)", NULL);
+		return false;
+	}
+	if (c.freed) {
+		mte_report_double_free(p, pc, op, "the chunk was already freed",
+				       &c);
+		return false;
+	}
+	if (mte_mem_tag(user) != ptag) {
+		/* the chunk there now is someone else's: say what we know */
+		struct mte_region old = { 0 };
+
+		mte_report_double_free(p, pc, op, "the pointer's tag does not "
+			"match the chunk: it was freed before, and its memory "
+			"now belongs to a newer allocation",
+			mte_history_find((uintptr_t)user, ptag, &old) ? &old : &c);
+		return false;
+	}
+	return true;
+}
+
 static void free_tagged(void *p, const void *pc, const char *op)
 {
-	uint64_t w = validate(p, pc, op), fw;
 	char *user = mte_untag(p);
 	struct chunk_hdr *h = hdr_of(user);
 	unsigned ptag = mte_ptr_tag(p);
-	size_t req, align, usable = usable_of(w, &req, &align);
+	size_t req, align, usable;
+	uint64_t w, fw;
+	uint32_t ctx;
 
+	if (!validate(p, pc, op, &w))
+		return;			/* reported, and recover=1 */
+	usable = usable_of(w, &req, &align);
 	fw = chunk_word((uintptr_t)user, chunk_size(w), CHUNK_FREED,
 			chunk_lg_align(w), mte_g.secret);
 	/* The state change is atomic, so of two racing frees one loses. */
-	if (!atomic_compare_exchange_strong(&h->word, &w, fw))
+	if (!atomic_compare_exchange_strong(&h->word, &w, fw)) {
 		mte_report_double_free(p, pc, op, "the chunk was freed by "
-			"another thread at the same time");
-	h->free_ctx = (h->free_ctx & CHUNK_CTX_MASK) |
+			"another thread at the same time", NULL);
+		return;
+	}
+	ctx = mte_trace_here(pc);
+	h->free_ctx = (ctx & CHUNK_CTX_MASK) |
 		      (uint32_t)ptag << CHUNK_OLDTAG_SHIFT;
+	mte_history_record(p, chunk_size(w), h->alloc_ctx, ctx);
 	/* Retag, so that the old pointer no longer matches. */
 	mte_tag_range(mte_irg(user, mte_exclude_mask(-1, -1, (int)ptag)),
 		      usable);
@@ -189,30 +251,31 @@ static void free_tagged(void *p, const void *pc, const char *op)
 	mte_je_free_sized(user - chunk_pad(chunk_lg_align(w)), req, align);
 }
 
-/* Tag-0 pointers: untagged chunks, or mistakes. */
-static void check_untagged(const void *p, const void *pc, const char *op)
+/* Tag-0 pointers: untagged chunks, or mistakes.  False if reported. */
+static bool check_untagged(const void *p, const void *pc, const char *op)
 {
 	const char *c = p;
-	struct chunk_hdr *h;
+	struct mte_region chunk;
 
-	if (!mte_unit_of(c))
+	if (!mte_unit_of(c)) {
 		mte_report_invalid_free(p, pc, op, "the address is not in "
-			"mtealloc's heap");
+			"mtealloc's heap", NULL);
+		return false;
+	}
 	if (!mte_g.hw_mte)
-		return;
-	if (mte_mem_tag(c) != 0)
-		mte_report_invalid_free(p, pc, op, "the pointer has tag 0 "
-			"but the memory is tagged: its tag was stripped, or it "
-			"points inside a tagged chunk");
-	/* An untagged pointer at a header: off by one granule. */
-	h = (struct chunk_hdr *)c;
-	if (!((uintptr_t)c & (MTE_GRANULE - 1)) && mte_unit_of(c + 16) &&
-	    chunk_word_valid((uintptr_t)c + 16,
-			     atomic_load_explicit(&h->word,
-						  memory_order_relaxed),
-			     mte_g.secret))
+		return true;
+	if (mte_mem_tag(c) != 0) {
+		mte_report_invalid_free(p, pc, op, "the pointer has tag 0 but "
+			"the memory is tagged: its tag was stripped, or it "
+			"points inside a tagged chunk", containing(p, &chunk));
+		return false;
+	}
+	if (mte_chunk_at((uintptr_t)c, &chunk)) {
 		mte_report_invalid_free(p, pc, op, "the address is a chunk "
-			"header, 16 bytes before a chunk");
+			"header, 16 bytes before a chunk", &chunk);
+		return false;
+	}
+	return true;
 }
 
 void mte_heap_free(void *p, const void *pc)
@@ -221,7 +284,8 @@ void mte_heap_free(void *p, const void *pc)
 		free_tagged(p, pc, "free");
 		return;
 	}
-	check_untagged(p, pc, "free");
+	if (!check_untagged(p, pc, "free"))
+		return;
 	mte_stat_add(MTE_STAT_frees, 1);
 	mte_je_free(p);
 }
@@ -229,12 +293,13 @@ void mte_heap_free(void *p, const void *pc)
 size_t mte_heap_usable(const void *p, const void *pc)
 {
 	size_t req, align;
+	uint64_t w;
 
 	if (mte_ptr_tag(p))
-		return usable_of(validate(p, pc, "malloc_usable_size"),
-				 &req, &align);
-	check_untagged(p, pc, "malloc_usable_size");
-	return mte_je_usable(p);
+		return validate(p, pc, "malloc_usable_size", &w) ?
+		       usable_of(w, &req, &align) : 0;
+	return check_untagged(p, pc, "malloc_usable_size") ?
+	       mte_je_usable(p) : 0;
 }
 
 void *mte_heap_realloc(void *p, size_t size, const void *pc)
@@ -245,7 +310,10 @@ void *mte_heap_realloc(void *p, size_t size, const void *pc)
 	void *q;
 
 	if (!mte_ptr_tag(p)) {
-		check_untagged(p, pc, "realloc");
+		if (!check_untagged(p, pc, "realloc")) {
+			errno = EINVAL;
+			return NULL;
+		}
 		/* rallocx() may grow into memory with stale tags: only without MTE */
 		if (!mte_g.hw_mte) {
 			q = mte_je_realloc(p, size);
@@ -255,7 +323,10 @@ void *mte_heap_realloc(void *p, size_t size, const void *pc)
 		}
 		usable = mte_je_usable(p);	/* an untagged chunk grows tagged */
 	} else {
-		w = validate(p, pc, "realloc");
+		if (!validate(p, pc, "realloc", &w)) {
+			errno = EINVAL;
+			return NULL;
+		}
 		usable = usable_of(w, &req, &align);
 		/* Fits and wastes less than half: resize in place. */
 		if (size <= usable && !chunk_lg_align(w) &&
@@ -263,13 +334,16 @@ void *mte_heap_realloc(void *p, size_t size, const void *pc)
 			h = hdr_of(mte_untag(p));
 			nw = chunk_word((uintptr_t)mte_untag(p), size,
 					CHUNK_ALLOCATED, 0, mte_g.secret);
-			if (!atomic_compare_exchange_strong(&h->word, &w, nw))
+			if (!atomic_compare_exchange_strong(&h->word, &w, nw)) {
 				mte_report_double_free(p, pc, "realloc", "the "
-					"chunk was freed by another thread");
+					"chunk was freed by another thread", NULL);
+				errno = EINVAL;
+				return NULL;
+			}
 			return (void *)p;
 		}
 	}
-	q = mte_heap_alloc(size, 0, false);
+	q = mte_heap_alloc(size, 0, false, pc);
 	if (!q)
 		return NULL;		/* the old chunk stays valid */
 	memcpy(q, p, size < usable ? size : usable);

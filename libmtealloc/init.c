@@ -106,7 +106,10 @@ void mte_thread_apply_mode(void)
 	if (!mte_thread_gen)
 		mte_stats_stripe = mte_stats_pick_stripe();
 	if (mte_g.hw_mte)
-		set_thread_ctrl(atomic_load(&mte_g.mode));
+		set_thread_ctrl(mte_thread_recovered ? MTEALLOC_MODE_OFF :
+				atomic_load(&mte_g.mode));
+	if (!mte_thread_gen)
+		mte_fault_thread_init();
 	mte_thread_gen = gen;
 }
 
@@ -169,6 +172,7 @@ static uint64_t make_secret(void)
 
 static void after_fork_child(void)
 {
+	mte_tid = 0;		/* the child is a new thread id */
 	mte_stats_after_fork_child();
 	mte_log_after_fork_child();
 }
@@ -188,6 +192,16 @@ static void init_once(void)
 		mte_logf("mtealloc: fatal: cannot set up the heap: %s\n", why);
 		_exit(127);
 	}
+	if (mte_g.opt.alloc_traces &&
+	    !mte_depot_init((size_t)mte_g.opt.depot_mb << 20))
+		mte_logf("mtealloc: warning: cannot map %u MiB for the stack "
+			 "depot; stacks are not recorded\n", mte_g.opt.depot_mb);
+	if (!mte_history_init(mte_g.opt.history_size))
+		mte_logf("mtealloc: warning: cannot map the free history\n");
+	mte_trace_init();
+	if (mte_g.hw_mte && !mte_fault_init())
+		mte_logf("mtealloc: warning: cannot install the SIGSEGV handler; "
+			 "tag-check faults will not be reported\n");
 	mode = resolve_mode(mte_g.opt.mode);
 	atomic_store(&mte_g.mode, mode);
 	atomic_store(&mte_g.tagging, mode != MTEALLOC_MODE_OFF);

@@ -42,6 +42,8 @@ struct mte_option_desc {
 	size_t offset;
 };
 
+enum { MTE_REPORT_TEXT, MTE_REPORT_JSON };	/* report_format= */
+
 extern const struct mte_option_desc mte_option_table[];
 extern const size_t mte_option_count;
 
@@ -152,17 +154,125 @@ void mte_je_purge(void);
 
 /* ---- chunk.h / heap.c: chunks, tagged or not; pc is the caller's ---- */
 
-void *mte_heap_alloc(size_t size, size_t align, bool zero);
+void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc);
 void mte_heap_free(void *p, const void *pc);
 void *mte_heap_realloc(void *p, size_t size, const void *pc);
 size_t mte_heap_usable(const void *p, const void *pc);
+struct mte_region;
+/* The chunk whose header is the granule at g, if there is one. */
+bool mte_chunk_at(uintptr_t g, struct mte_region *out);
+
+/* ---- depot.c: deduplicated stacks; ids fit a chunk header's 28 bits ---- */
+
+#define MTE_MAX_FRAMES	64
+#define MTE_CTX_BITS	28
+#define MTE_CTX_MASK	((1u << MTE_CTX_BITS) - 1)
+#define CHUNK_CTX_LIMIT	MTE_CTX_MASK
+
+struct mte_depot_rec {
+	uint32_t hash;
+	uint32_t tid;		/* the thread that was there */
+	uint16_t depth;
+	uint16_t pad[3];
+	uintptr_t pcs[];
+};
+
+bool mte_depot_init(size_t bytes);
+uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n);
+const struct mte_depot_rec *mte_depot_get(uint32_t id);
+size_t mte_depot_bytes_used(void);
+
+/* ---- trace.c: recording, unwinding and naming stacks (libunwind) ---- */
+
+struct mte_frame {
+	uintptr_t pc;
+	char module[64];
+	uintptr_t module_off;
+	char function[128];	/* empty when unknown */
+	uintptr_t function_off;
+};
+
+extern MTE_TLS uint32_t mte_tid;
+void mte_trace_init(void);
+uint32_t mte_thread_id(void);
+/* This stack from the API's caller down; depot id, or 0. */
+uint32_t mte_trace_here(const void *caller);
+unsigned mte_trace_current(uintptr_t *pcs, unsigned max, const void *caller);
+unsigned mte_trace_signal(void *ucontext, uintptr_t *pcs, unsigned max);
+void mte_symbolize(uintptr_t pc, bool return_addr, struct mte_frame *f);
+
+/* ---- history.c: recently freed chunks ---- */
+
+struct mte_region {
+	bool known;
+	bool freed;
+	uintptr_t start;	/* untagged user address */
+	size_t size;		/* requested size */
+	size_t usable;		/* bytes tagged for it */
+	unsigned tag;		/* the tag it had while live */
+	uint32_t alloc_ctx, free_ctx;
+};
+
+bool mte_history_init(size_t entries);
+void mte_history_record(const void *user, size_t size, uint32_t alloc_ctx,
+			uint32_t free_ctx);
+bool mte_history_find(uintptr_t addr, unsigned tag, struct mte_region *out);
+
+/* ---- classify.c / report.c / render.c: what went wrong, and saying it ---- */
+
+enum mte_cause {
+	MTE_CAUSE_USE_AFTER_FREE, MTE_CAUSE_OVERFLOW, MTE_CAUSE_UNDERFLOW,
+	MTE_CAUSE_DOUBLE_FREE, MTE_CAUSE_INVALID_FREE, MTE_CAUSE_TAG_MISMATCH,
+};
+
+enum mte_access { MTE_ACCESS_UNKNOWN, MTE_ACCESS_READ, MTE_ACCESS_WRITE };
+
+struct mte_report {
+	enum mte_cause cause;
+	uintptr_t addr;			/* as the program had it, tag included */
+	bool addr_known;		/* false in async mode */
+	uintptr_t pc;
+	enum mte_access access;
+	unsigned size;			/* bytes accessed; 0 when unknown */
+	unsigned ptr_tag, mem_tag;
+	bool mem_tag_known;
+	struct mte_region region;
+	const char *op;			/* "free", "realloc"... for bad frees */
+	const char *why;		/* one sentence of detail */
+	uint32_t tid;
+	uintptr_t stack[MTE_MAX_FRAMES];
+	unsigned depth;
+	bool stack_from_signal;		/* stack[0] is the faulting pc itself */
+	int si_code;
+};
+
+const char *mte_cause_name(enum mte_cause c);
+/* Fill cause and region from addr and ptr_tag. */
+void mte_classify(struct mte_report *r);
+bool mte_chunk_containing(uintptr_t a, struct mte_region *c, uintptr_t *hdr);
+/* Render r as text or JSON into buf; returns the length. */
+size_t mte_render(const struct mte_report *r, bool json, char *buf,
+		  size_t size);
+/* Write a finished report, one at a time across threads. */
+void mte_report_emit(struct mte_report *r);
 
 /* ---- report.c: one function per error kind ---- */
 
+/* While set, this thread's allocations come from api.c's detour buffer. */
+extern MTE_TLS bool mte_detour;
+
+/* Bad frees: report, then abort (or, with recover=1, return). */
 void mte_report_invalid_free(const void *p, const void *pc, const char *op,
-			     const char *why) __attribute__((noreturn));
+			     const char *why, const struct mte_region *chunk);
 void mte_report_double_free(const void *p, const void *pc, const char *op,
-			    const char *why) __attribute__((noreturn));
+			    const char *why, const struct mte_region *chunk);
+void mte_report_tag_fault(struct mte_report *r);
+
+/* ---- fault.c: the SIGSEGV handler ---- */
+
+extern MTE_TLS bool mte_thread_recovered;	/* recover=1 turned checks off */
+bool mte_fault_init(void);
+void mte_fault_thread_init(void);
 
 /* ---- init.c: start-up, capability detection, modes ---- */
 

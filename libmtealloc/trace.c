@@ -1,0 +1,184 @@
+/*
+ * trace.c - stacks: recording them at malloc and free, unwinding the
+ * faulting thread from its signal frame, and naming their frames.  All of
+ * it is libunwind, plus dladdr() for the module of a frame.
+ *
+ * Recorded stacks start at the program's own frame: the leading frames
+ * inside libmtealloc are dropped, by address range, so the depot holds
+ * only what a reader wants.  Recording is skipped on a thread that is
+ * already inside it, so a libunwind that allocates cannot recurse.
+ */
+#define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <link.h>
+#include <libunwind.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uintptr_t self_start, self_end;	/* our own text */
+static uintptr_t bt_adjust;	/* added to unw_backtrace()'s pcs, see below */
+static MTE_TLS bool in_capture;
+MTE_TLS uint32_t mte_tid;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t here = (uintptr_t)arg;
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+		    here >= lo && here < lo + ph->p_memsz) {
+			self_start = lo;
+			self_end = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Some libunwind ports (aarch64) report a caller's frame as its return
+ * address minus one, others as the return address.  Find out once, so
+ * that every recorded pc is a true return address.
+ */
+__attribute__((noinline)) static void probe_backtrace(void)
+{
+	void *pcs[4], *ra = __builtin_return_address(0);
+
+	if (unw_backtrace(pcs, 4) >= 2 && (char *)pcs[1] + 1 == (char *)ra)
+		bt_adjust = 1;
+}
+
+void mte_trace_init(void)
+{
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)mte_trace_init);
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	probe_backtrace();
+	__asm__ volatile("" ::: "memory");	/* no tail call: keep our frame */
+}
+
+uint32_t mte_thread_id(void)
+{
+	if (unlikely(!mte_tid))
+		mte_tid = (uint32_t)syscall(SYS_gettid);
+	return mte_tid;
+}
+
+static bool ours(uintptr_t pc)
+{
+	return pc >= self_start && pc < self_end;
+}
+
+/*
+ * Drop the leading frames that are the allocator's own: up to the frame
+ * of the caller of the API (its return address, when the API passed it),
+ * or else every frame inside our module.  If neither rule leaves a frame
+ * (a static link puts us in the program's module), keep them all.
+ */
+static unsigned first_frame(void **pcs, unsigned n, const void *caller)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		pcs[i] = (char *)pcs[i] + bt_adjust;
+	for (i = 0; caller && i < n; i++)
+		if (pcs[i] == caller)
+			return i;
+	for (i = 0; i < n && ours((uintptr_t)pcs[i]); i++)
+		;
+	return i < n ? i : 0;
+}
+
+uint32_t mte_trace_here(const void *caller)
+{
+	void *pcs[MTE_MAX_FRAMES + 8];
+	unsigned skip, n, depth = mte_g.opt.stack_depth;
+	uint32_t id;
+
+	if (!mte_g.opt.alloc_traces || in_capture)
+		return 0;
+	in_capture = true;
+	n = (unsigned)unw_backtrace(pcs, (int)(depth + 8));
+	skip = first_frame(pcs, n, caller);
+	n -= skip;
+	if (n > depth)
+		n = depth;
+	id = mte_depot_put(mte_thread_id(), (uintptr_t *)pcs + skip, n);
+	in_capture = false;
+	return id;
+}
+
+unsigned mte_trace_signal(void *ucontext, uintptr_t *pcs, unsigned max)
+{
+	unw_cursor_t c;
+	unw_word_t ip;
+	unsigned n = 0;
+
+	if (unw_init_local2(&c, (unw_context_t *)ucontext,
+			    UNW_INIT_SIGNAL_FRAME) < 0)
+		return 0;
+	do {
+		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || !ip)
+			break;
+		pcs[n++] = (uintptr_t)ip;
+	} while (n < max && unw_step(&c) > 0);
+	return n;
+}
+
+unsigned mte_trace_current(uintptr_t *pcs, unsigned max, const void *caller)
+{
+	void *raw[MTE_MAX_FRAMES + 8];
+	unsigned skip, n, i;
+
+	n = (unsigned)unw_backtrace(raw, (int)(max + 8 < MTE_MAX_FRAMES + 8 ?
+					       max + 8 : MTE_MAX_FRAMES + 8));
+	skip = first_frame(raw, n, caller);
+	for (i = 0; skip + i < n && i < max; i++)
+		pcs[i] = (uintptr_t)raw[skip + i];
+	return i;
+}
+
+/*
+ * Name the code at pc.  A return address is looked up one byte back, so
+ * that a call at the very end of a function is not blamed on the next.
+ * A cursor made by unw_init_local() itself looks up "ip - 1", so it is
+ * given look + 1, and the offset it returns is made relative to pc.
+ */
+void mte_symbolize(uintptr_t pc, bool return_addr, struct mte_frame *f)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	unw_word_t off = 0;
+	uintptr_t look = return_addr ? pc - 1 : pc;
+	Dl_info info;
+	bool have = dladdr((void *)look, &info) != 0;
+
+	memset(f, 0, sizeof(*f));
+	f->pc = pc;
+	if (have && info.dli_fname) {
+		const char *slash = strrchr(info.dli_fname, '/');
+
+		strncpy(f->module, slash ? slash + 1 : info.dli_fname,
+			sizeof(f->module) - 1);
+		f->module_off = pc - (uintptr_t)info.dli_fbase;
+	}
+	if (unw_getcontext(&uc) == 0 && unw_init_local(&c, &uc) == 0 &&
+	    unw_set_reg(&c, UNW_REG_IP, (unw_word_t)look + 1) == 0 &&
+	    unw_get_proc_name(&c, f->function, sizeof(f->function), &off) == 0) {
+		f->function_off = off + pc - (look + 1);
+		return;
+	}
+	f->function[0] = '\0';
+	if (have && info.dli_sname) {
+		strncpy(f->function, info.dli_sname, sizeof(f->function) - 1);
+		f->function_off = pc - (uintptr_t)info.dli_saddr;
+	}
+}

@@ -1,0 +1,731 @@
+/*
+ * check_faults.c - the fault-aware runtime, end to end in one process
+ * tree: each test forks a child that commits one bug in functions of its
+ * own (victim_alloc, victim_free, victim_use...), with stderr captured,
+ * and asserts what the report says and how the child ended.
+ *
+ * The allocator is linked in statically (api.c plus its internals), so a
+ * child can set an option (mte_g.opt) before its bug, as MTEALLOC_OPTIONS
+ * would at start-up.  MTE cases need a tagging machine (qemu-aarch64
+ * here); the others run everywhere.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define NOINLINE __attribute__((noinline))
+
+static void *volatile sink;
+static volatile char vc;
+static volatile char *volatile near_null = (volatile char *)16;
+
+/* ---- the program under test: each step in a function of its own ---- */
+
+NOINLINE static char *victim_alloc(size_t n)
+{
+	char *p = malloc(n);
+
+	sink = p;
+	return p;
+}
+
+NOINLINE static void victim_free(char *p)
+{
+	free(p);
+	sink = p;
+}
+
+/* A system call: an asynchronous fault is delivered by the time it returns. */
+NOINLINE static void settle(void)
+{
+	getpid();
+	__asm__ volatile("" ::: "memory");
+}
+
+NOINLINE static void victim_use(volatile char *p)
+{
+	vc = *p;
+	settle();
+	__asm__ volatile("" ::: "memory");	/* keep this frame */
+}
+
+NOINLINE static void victim_write(volatile char *p)
+{
+	*p = 1;
+	settle();
+	__asm__ volatile("" ::: "memory");
+}
+
+NOINLINE static void victim_bad_free(char *p)
+{
+	free(p);
+	__asm__ volatile("" ::: "memory");	/* not a tail call */
+}
+
+/* ---- running a child ---- */
+
+struct child {
+	int status;
+	char out[64 << 10];
+};
+
+static struct child kid;
+
+/* Fork; the child runs fn(arg) with stderr into a pipe, then exits 0. */
+static void run_child(void (*fn)(void *), void *arg)
+{
+	int fds[2];
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &no_core);
+		close(fds[0]);
+		dup2(fds[1], 2);
+		fn(arg);
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], kid.out + len, sizeof(kid.out) - 1 -
+			 (size_t)len)) > 0)
+		len += n;
+	kid.out[len] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &kid.status, 0), pid);
+}
+
+#define HAS(s) ck_assert_msg(strstr(kid.out, s), "no \"%s\" in:\n%s", s, kid.out)
+#define HASNT(s) ck_assert_msg(!strstr(kid.out, s), "\"%s\" in:\n%s", s, kid.out)
+#define DIED_OF(sig) ck_assert_msg(WIFSIGNALED(kid.status) && \
+	WTERMSIG(kid.status) == (sig), "status %#x, want signal %d; output:\n%s", \
+	kid.status, sig, kid.out)
+#define EXITED_OK() ck_assert_msg(WIFEXITED(kid.status) && \
+	WEXITSTATUS(kid.status) == 0, "status %#x; output:\n%s", kid.status, kid.out)
+
+static int count(const char *needle)
+{
+	const char *p = kid.out;
+	int n = 0;
+
+	while ((p = strstr(p, needle))) {
+		n++;
+		p += strlen(needle);
+	}
+	return n;
+}
+
+/* Text between the line starting with title and the next unindented line. */
+static const char *section(const char *title, char *buf, size_t size)
+{
+	const char *s = strstr(kid.out, title), *e;
+
+	if (!s)
+		return "";
+	e = strchr(s, '\n');
+	while (e && e[1] == ' ')
+		e = strchr(e + 1, '\n');
+	if (!e)
+		e = s + strlen(s);
+	snprintf(buf, size, "%.*s", (int)(e - s), s);
+	return buf;
+}
+
+#define SECTION_HAS(title, s) do {					\
+	char b_[4096];							\
+	ck_assert_msg(strstr(section(title, b_, sizeof(b_)), s),	\
+		      "no \"%s\" under \"%s\" in:\n%s", s, title, kid.out); \
+} while (0)
+
+static void set_mode(void *mode)
+{
+	ck_assert_int_eq(mtealloc_set_mode((enum mtealloc_mode)(uintptr_t)mode), 0);
+}
+
+/* ---- the bugs ---- */
+
+static void do_uaf(void *mode)
+{
+	char *p;
+
+	set_mode(mode);
+	p = victim_alloc(64);
+	victim_free(p);
+	victim_use(p + 8);
+}
+
+static void do_overflow(void *mode)
+{
+	char *p;
+
+	set_mode(mode);
+	p = victim_alloc(112);	/* header + 112 fills a 128-byte class */
+	victim_write(p + malloc_usable_size(p));
+}
+
+static void do_far_overflow(void *mode)
+{
+	char *p;
+
+	set_mode(mode);
+	p = victim_alloc(48);
+	victim_use(p + malloc_usable_size(p) + 20);	/* into the neighbour */
+}
+
+static void do_underflow(void *mode)
+{
+	char *p;
+
+	set_mode(mode);
+	p = victim_alloc(64);
+	victim_use(p - 1);
+}
+
+static void do_double_free(void *mode)
+{
+	char *p;
+
+	set_mode(mode);
+	p = victim_alloc(40);
+	victim_free(p);
+	victim_bad_free(p);
+}
+
+static void do_invalid_free(void *mode)
+{
+	char *p;
+
+	set_mode(mode);
+	p = victim_alloc(400);
+	victim_bad_free(p + 32);
+}
+
+static void do_clean(void *mode)
+{
+	char *p, *q;
+	int i;
+
+	set_mode(mode);
+	for (i = 0; i < 200; i++) {
+		p = victim_alloc((size_t)i * 7 + 1);
+		memset(p, i, (size_t)i * 7 + 1);
+		q = realloc(p, (size_t)i * 11 + 1);
+		victim_use(q);
+		victim_free(q);
+	}
+}
+
+static void *sync_mode = (void *)(uintptr_t)MTEALLOC_MODE_SYNC;
+static void *async_mode = (void *)(uintptr_t)MTEALLOC_MODE_ASYNC;
+
+/* ---- sync mode: precise causes ---- */
+
+START_TEST(uaf_sync)
+{
+	run_child(do_uaf, sync_mode);
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: use-after-free on address 0x");
+	HAS("READ of size 1 at 0x");
+	HAS("is 8 bytes inside a 64-byte region [0x");
+	SECTION_HAS("freed by thread T", "victim_free");
+	SECTION_HAS("previously allocated by thread T", "victim_alloc");
+	SECTION_HAS("faulting thread T", "victim_use");
+	HAS("memory tags around the fault address");
+	HAS("mode: sync");
+	ck_assert_int_eq(count("ERROR: mtealloc"), 1);
+}
+END_TEST
+
+START_TEST(overflow_sync)
+{
+	run_child(do_overflow, sync_mode);
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: heap-buffer-overflow on address 0x");
+	HAS("WRITE of size 1 at 0x");
+	HAS("is 0 bytes to the right of a 112-byte region [0x");
+	SECTION_HAS("allocated by thread T", "victim_alloc");
+	SECTION_HAS("faulting thread T", "victim_write");
+}
+END_TEST
+
+START_TEST(far_overflow_sync)
+{
+	run_child(do_far_overflow, sync_mode);
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: heap-buffer-overflow on address 0x");
+	HAS("bytes to the right of a 48-byte region");
+	SECTION_HAS("allocated by thread T", "victim_alloc");
+}
+END_TEST
+
+START_TEST(underflow_sync)
+{
+	run_child(do_underflow, sync_mode);
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: heap-buffer-underflow on address 0x");
+	HAS("is 1 bytes to the left of a 64-byte region [0x");
+	SECTION_HAS("allocated by thread T", "victim_alloc");
+	SECTION_HAS("faulting thread T", "victim_use");
+}
+END_TEST
+
+/* ---- async mode: no address, so say so and show the stack ---- */
+
+static void expect_async_report(void)
+{
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: tag-mismatch on address 0x0 at pc 0x");
+	HAS("at an unknown address: mode=async");
+	HAS("MTEALLOC_OPTIONS=mode=sync");
+	SECTION_HAS("faulting thread T", "victim_");
+	HAS("mode: async");
+	ck_assert_int_eq(count("ERROR: mtealloc"), 1);
+}
+
+START_TEST(uaf_async)
+{
+	run_child(do_uaf, async_mode);
+	expect_async_report();
+}
+END_TEST
+
+START_TEST(overflow_async)
+{
+	run_child(do_overflow, async_mode);
+	expect_async_report();
+}
+END_TEST
+
+START_TEST(underflow_async)
+{
+	run_child(do_underflow, async_mode);
+	expect_async_report();
+}
+END_TEST
+
+/* ---- bad frees: found in free() itself, in either mode ---- */
+
+START_TEST(double_free_both_modes)
+{
+	void *modes[] = { sync_mode, async_mode };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		run_child(do_double_free, modes[i]);
+		DIED_OF(SIGABRT);
+		HAS("ERROR: mtealloc: double-free on address 0x");
+		HAS("free(0x");
+		HAS("the chunk was already freed");
+		HAS("is 0 bytes inside a 40-byte region");
+		SECTION_HAS("freed by thread T", "victim_free");
+		SECTION_HAS("previously allocated by thread T", "victim_alloc");
+		SECTION_HAS("called from thread T", "victim_bad_free");
+	}
+}
+END_TEST
+
+START_TEST(invalid_free_both_modes)
+{
+	void *modes[] = { sync_mode, async_mode };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		run_child(do_invalid_free, modes[i]);
+		DIED_OF(SIGABRT);
+		HAS("ERROR: mtealloc: invalid-free on address 0x");
+		HAS("inside a chunk, not at its start");
+		HAS("is 32 bytes inside a 400-byte region");
+		SECTION_HAS("allocated by thread T", "victim_alloc");
+		SECTION_HAS("called from thread T", "victim_bad_free");
+	}
+}
+END_TEST
+
+/* A pointer that was never heap memory: caught on every machine. */
+static void do_free_stack(void *arg)
+{
+	char local[64];
+
+	sink = local;
+	victim_bad_free(sink);
+	(void)arg;
+}
+
+START_TEST(invalid_free_of_stack_memory)
+{
+	run_child(do_free_stack, NULL);
+	DIED_OF(SIGABRT);
+	HAS("ERROR: mtealloc: invalid-free on address 0x");
+	HAS("not in mtealloc's heap");
+	SECTION_HAS("called from thread T", "victim_bad_free");
+}
+END_TEST
+
+/* ---- negative control ---- */
+
+START_TEST(clean_program_is_silent)
+{
+	run_child(do_clean, sync_mode);
+	EXITED_OK();
+	ck_assert_msg(kid.out[0] == '\0', "output from a clean run:\n%s", kid.out);
+	run_child(do_clean, async_mode);
+	EXITED_OK();
+	ck_assert_msg(kid.out[0] == '\0', "output from a clean run:\n%s", kid.out);
+}
+END_TEST
+
+/* ---- recover=1 ---- */
+
+static void *second_thread_uaf(void *arg)
+{
+	do_uaf(sync_mode);
+	return arg;
+}
+
+static void do_recover(void *arg)
+{
+	pthread_t t;
+	char *p;
+
+	mte_g.opt.recover = true;
+	set_mode(sync_mode);
+	p = victim_alloc(32);
+	victim_free(p);
+	victim_use(p);		/* reported; the thread goes on unchecked */
+	victim_use(p + 16);	/* not checked any more on this thread */
+	fprintf(stderr, "continued\n");
+	/* another thread still checks */
+	pthread_create(&t, NULL, second_thread_uaf, NULL);
+	pthread_join(t, NULL);
+	fprintf(stderr, "done\n");
+	(void)arg;
+}
+
+START_TEST(recover_continues)
+{
+	run_child(do_recover, NULL);
+	EXITED_OK();
+	HAS("continued\n");
+	HAS("done\n");
+	ck_assert_int_eq(count("ERROR: mtealloc: use-after-free"), 2);
+}
+END_TEST
+
+static void do_recover_double_free(void *arg)
+{
+	char *p;
+
+	mte_g.opt.recover = true;
+	p = victim_alloc(24);
+	victim_free(p);
+	victim_bad_free(p);
+	fprintf(stderr, "still here\n");
+	(void)arg;
+}
+
+START_TEST(recover_bad_free_continues)
+{
+	run_child(do_recover_double_free, NULL);
+	EXITED_OK();
+	HAS("ERROR: mtealloc: double-free");
+	HAS("still here");
+}
+END_TEST
+
+/* ---- replayed faults: a handler that returns without fixing anything ---- */
+
+static volatile int handler_calls;
+
+static void returning_handler(int sig)
+{
+	char line[32];
+
+	handler_calls++;
+	if (write(2, line, (size_t)snprintf(line, sizeof(line), "handler %d\n",
+					    handler_calls)) < 0)
+		_exit(3);
+	(void)sig;
+}
+
+static void do_replay(void *arg)
+{
+	char *p;
+
+	signal(SIGSEGV, returning_handler);
+	p = victim_alloc(64);
+	victim_free(p);
+	victim_use(p);
+	(void)arg;
+}
+
+START_TEST(replayed_fault_reported_once)
+{
+	run_child(do_replay, NULL);
+	DIED_OF(SIGSEGV);
+	ck_assert_int_eq(count("ERROR: mtealloc"), 1);
+	HAS("handler 1\n");	/* the program's handler was chained */
+	HAS("the same tag-check fault came back 8 times");
+}
+END_TEST
+
+/* ---- foreign faults go to the program's handler ---- */
+
+static sigjmp_buf jmp;
+static volatile int foreign_code;
+
+static void jumping_handler(int sig, siginfo_t *si, void *uc)
+{
+	foreign_code = si->si_code;
+	siglongjmp(jmp, 1);
+	(void)sig;
+	(void)uc;
+}
+
+static void do_foreign(void *arg)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = jumping_handler;
+	sa.sa_flags = SA_SIGINFO;
+	ck_assert_int_eq(sigaction(SIGSEGV, &sa, &old), 0);
+	if (!sigsetjmp(jmp, 1))
+		vc = *near_null;	/* a null dereference */
+	fprintf(stderr, "program handler got code %d\n", foreign_code);
+	/* and sigaction() reports back what the program installed */
+	ck_assert_int_eq(sigaction(SIGSEGV, NULL, &old), 0);
+	ck_assert_ptr_eq(old.sa_sigaction, jumping_handler);
+	(void)arg;
+}
+
+START_TEST(foreign_fault_reaches_program_handler)
+{
+	run_child(do_foreign, NULL);
+	EXITED_OK();
+	HAS("program handler got code 1\n");	/* SEGV_MAPERR */
+	HASNT("ERROR: mtealloc");
+}
+END_TEST
+
+static void do_foreign_default(void *arg)
+{
+	vc = *near_null;
+	(void)arg;
+}
+
+START_TEST(foreign_fault_without_handler_dies_as_usual)
+{
+	run_child(do_foreign_default, NULL);
+	DIED_OF(SIGSEGV);
+	HASNT("ERROR: mtealloc");
+}
+END_TEST
+
+/* ---- many threads at once: one whole report each ---- */
+
+static void *uaf_thread(void *arg)
+{
+	char *p = victim_alloc(64);
+
+	victim_free(p);
+	victim_use(p);
+	return arg;
+}
+
+static void do_threads(void *arg)
+{
+	pthread_t t[8];
+	int i;
+
+	mte_g.opt.recover = true;
+	for (i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, uaf_thread, NULL);
+	for (i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	(void)arg;
+}
+
+START_TEST(threads_fault_at_once)
+{
+	const char *p;
+
+	run_child(do_threads, NULL);
+	EXITED_OK();
+	ck_assert_int_eq(count("ERROR: mtealloc: use-after-free"), 8);
+	ck_assert_int_eq(count("mode: sync;"), 8);
+	/* never interleaved: every report's second line is its access line */
+	for (p = kid.out; (p = strstr(p, "ERROR: mtealloc")); p++)
+		ck_assert(!strncmp(strchr(p, '\n') + 1, "READ of size 1", 14));
+}
+END_TEST
+
+/* ---- after fork ---- */
+
+static void do_fork_then_uaf(void *arg)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		do_uaf(sync_mode);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	fprintf(stderr, "grandchild signal %d\n",
+		WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	(void)arg;
+}
+
+START_TEST(fault_after_fork)
+{
+	run_child(do_fork_then_uaf, NULL);
+	EXITED_OK();
+	HAS("ERROR: mtealloc: use-after-free");
+	SECTION_HAS("faulting thread T", "victim_use");
+	HAS("grandchild signal 11\n");
+}
+END_TEST
+
+/* ---- near stack exhaustion: the alternate stack ---- */
+
+static char *stack_lo;
+
+NOINLINE static void dig(char *p)
+{
+	volatile char pad[1024];
+
+	pad[0] = 1;
+	if ((char *)pad - stack_lo > 6 * 1024)
+		dig(p);
+	else
+		victim_use(p);
+	vc = pad[0];
+}
+
+static void *deep_thread(void *arg)
+{
+	pthread_attr_t a;
+	size_t size;
+	void *lo;
+	char *p = victim_alloc(64);
+
+	pthread_getattr_np(pthread_self(), &a);
+	pthread_attr_getstack(&a, &lo, &size);
+	stack_lo = lo;
+	victim_free(p);
+	dig(p);
+	return arg;
+}
+
+static void do_deep(void *arg)
+{
+	pthread_attr_t a;
+	pthread_t t;
+
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 128 * 1024);
+	pthread_create(&t, &a, deep_thread, NULL);
+	pthread_join(t, NULL);
+	(void)arg;
+}
+
+START_TEST(fault_near_stack_exhaustion_reports)
+{
+	run_child(do_deep, NULL);
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: use-after-free");
+	SECTION_HAS("faulting thread T", "dig");
+	HAS("mode: sync");
+}
+END_TEST
+
+/* ---- JSON: the same fields, one object per line ---- */
+
+static void do_uaf_json(void *arg)
+{
+	mte_g.opt.report_format = MTE_REPORT_JSON;
+	do_uaf(sync_mode);
+	(void)arg;
+}
+
+START_TEST(json_report_has_the_fields)
+{
+	const char *nl;
+
+	run_child(do_uaf_json, NULL);
+	DIED_OF(SIGSEGV);
+	ck_assert_int_eq(kid.out[0], '{');
+	HAS("\"cause\":\"use-after-free\"");
+	HAS("\"access\":\"read\"");
+	HAS("\"relation\":\"inside\",\"distance\":8");
+	HAS("\"function\":\"victim_alloc\"");
+	HAS("\"function\":\"victim_free\"");
+	HAS("\"function\":\"victim_use\"");
+	HAS("\"mode\":\"sync\"");
+	/* one object, on one line (qemu-user may add its own line after) */
+	nl = strchr(kid.out, '\n');
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_int_eq(nl[-1], '}');
+	ck_assert_int_eq(count("\"error\":\"mtealloc\""), 1);
+	ck_assert_int_eq(count("ERROR: mtealloc"), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("faults");
+	TCase *mte = tcase_create("mte"), *any = tcase_create("any");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(mte, 120);
+	tcase_set_timeout(any, 120);
+	tcase_add_test(any, invalid_free_of_stack_memory);
+	tcase_add_test(any, foreign_fault_reaches_program_handler);
+	tcase_add_test(any, foreign_fault_without_handler_dies_as_usual);
+	tcase_add_test(mte, double_free_both_modes);
+	tcase_add_test(mte, invalid_free_both_modes);
+	tcase_add_test(mte, recover_bad_free_continues);
+	tcase_add_test(mte, uaf_sync);
+	tcase_add_test(mte, overflow_sync);
+	tcase_add_test(mte, far_overflow_sync);
+	tcase_add_test(mte, underflow_sync);
+	tcase_add_test(mte, uaf_async);
+	tcase_add_test(mte, overflow_async);
+	tcase_add_test(mte, underflow_async);
+	tcase_add_test(mte, clean_program_is_silent);
+	tcase_add_test(mte, recover_continues);
+	tcase_add_test(mte, replayed_fault_reported_once);
+	tcase_add_test(mte, threads_fault_at_once);
+	tcase_add_test(mte, fault_after_fork);
+	tcase_add_test(mte, fault_near_stack_exhaustion_reports);
+	tcase_add_test(mte, json_report_has_the_fields);
+	if (mtealloc_tagging())
+		suite_add_tcase(s, mte);
+	else if (getenv("MTEALLOC_EXPECT_TAGGING")) {
+		fprintf(stderr, "check_faults: tagging expected but off: %s\n",
+			mtealloc_why_untagged());
+		return EXIT_FAILURE;
+	}
+	suite_add_tcase(s, any);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
