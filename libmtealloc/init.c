@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -113,9 +114,45 @@ void mte_thread_apply_mode(void)
 	mte_thread_gen = gen;
 }
 
+/*
+ * The third check: does tag storage keep one tag per 16-byte granule?
+ * Debian's qemu-system-aarch64 7.2 keeps two tags per page (every even
+ * granule shares one, every odd granule the other), which makes any
+ * heap layout fault on correct code; a library that tags there would
+ * only crash programs.  So write distinct tags to a scratch page and read
+ * them back.
+ */
+static bool tag_storage_works(char *why, size_t size)
+{
+	char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | MTE_PROT_MTE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned g, got;
+
+	if (page == MAP_FAILED) {
+		mte_fmt(why, size, "mmap(PROT_MTE) failed (errno %d)", errno);
+		return false;
+	}
+	for (g = 0; g < 16; g++)
+		mte_stg(mte_with_tag(page + 16 * g, g));
+	for (g = 0; g < 16; g++) {
+		got = mte_mem_tag(page + 16 * g);
+		if (got != g) {
+			mte_fmt(why, size, "this machine's tag storage does not "
+				"keep a tag per 16-byte granule (granule %u reads "
+				"back tag %u, not %u), a defect of some emulators "
+				"such as qemu-system-aarch64 7.2; tagging there "
+				"would fault on correct code", g, got, g);
+			munmap(page, 4096);
+			return false;
+		}
+	}
+	munmap(page, 4096);
+	return true;
+}
+
 static void detect_mte(void)
 {
-	static char why[160];
+	static char why[320];
 
 	if (!mte_arch_supported()) {
 		mte_g.why_untagged = "this build is not for aarch64, which "
@@ -130,6 +167,10 @@ static void detect_mte(void)
 	if (set_thread_ctrl(MTEALLOC_MODE_OFF)) {
 		mte_fmt(why, sizeof(why), "prctl(PR_SET_TAGGED_ADDR_CTRL) "
 			"failed (errno %d): the kernel lacks MTE support", errno);
+		mte_g.why_untagged = why;
+		return;
+	}
+	if (!tag_storage_works(why, sizeof(why))) {
 		mte_g.why_untagged = why;
 		return;
 	}
