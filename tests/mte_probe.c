@@ -5,6 +5,9 @@
  * preloaded API is reachable.  Each subcommand prints one result line.
  */
 #include <dlfcn.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,6 +105,59 @@ static int cmd_api(void)
 	return 0;
 }
 
+/*
+ * hold: become a process worth inspecting.  Switch this thread to sync
+ * tag checks, map a PROT_MTE page, give its first granules the tags
+ * 1, 2, 3, ... (as far as the machine keeps them), allocate a little,
+ * print the page's address, and wait to be killed (at most 120 s).
+ */
+static int cmd_hold(void)
+{
+	unsigned char *page;
+	char *heap;
+	int g;
+
+	if (prctl(55, 1UL | (1UL << 1) | (0xfffeUL << 3), 0, 0, 0)) {
+		puts("hold: prctl(PR_SET_TAGGED_ADDR_CTRL) failed: no MTE");
+		return 1;
+	}
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | 0x20,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED) {
+		puts("hold: mmap(PROT_MTE) failed");
+		return 1;
+	}
+#if defined(__aarch64__)
+	for (g = 0; g < 16; g++) {
+		unsigned char *p = (unsigned char *)(((uintptr_t)page + 16 * g) |
+						     ((uintptr_t)(g + 1) << 56));
+
+		__asm__ volatile(".arch armv8.5-a+memtag\n\tstg %0, [%0]"
+				 : : "r"(p) : "memory");
+	}
+#endif
+	heap = strdup("held");
+	printf("hold: pid %d page %p heap %p\n", (int)getpid(), (void *)page,
+	       (void *)heap);
+	/* the tags as this machine keeps them, for mtectl tags to match */
+	printf("hold: tags");
+	for (g = 0; g < 16; g++) {
+		uintptr_t t = (uintptr_t)page + 16 * g;
+
+#if defined(__aarch64__)
+		__asm__ volatile(".arch armv8.5-a+memtag\n\tldg %0, [%0]"
+				 : "+r"(t) : : "memory");
+#endif
+		printf(" %u", (unsigned)(t >> 56 & 0xf));
+	}
+	printf("\n");
+	fflush(stdout);
+	for (g = 0; g < 120; g++)
+		sleep(1);
+	free(heap);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "alloc";
@@ -116,6 +172,8 @@ int main(int argc, char **argv)
 		return cmd_threads();
 	if (!strcmp(cmd, "api"))
 		return cmd_api();
+	if (!strcmp(cmd, "hold"))
+		return cmd_hold();
 	fprintf(stderr, "mte_probe: unknown command '%s'\n", cmd);
 	return 2;
 }

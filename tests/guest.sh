@@ -1,0 +1,71 @@
+#!/bin/sh
+# guest.sh - what 'make check-kernel' runs inside the emulated MTE machine
+# (kernel-series/run-guest): the kernel scenario of the series, the
+# allocator's test suites on a real MTE kernel, and mtectl against a live
+# program under libmtealloc.  Busybox sh.  Ends with "guest: N passed,
+# N failed" and a non-zero status on any failure.
+T=/opt/mtealloc/tests
+LIB=/usr/local/lib/libmtealloc.so
+pass=0
+fail=0
+ok() { echo "PASS: $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+echo "== kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs"
+
+echo "== 1-4. populate, mprotect(PROT_MTE), touch a quarter, check data and faults"
+if $T/mprotect_lazy 64; then ok "mprotect_lazy"; else bad "mprotect_lazy"; fi
+
+echo "== 5. the allocator's suites on this kernel"
+for t in check_unit check_heap check_faults check_mtectl; do
+	out=$(top_builddir=/opt/mtealloc top_srcdir=/opt/mtealloc $T/$t 2>&1)
+	echo "$out" | grep -E 'Checks|:F:|:E:' | cut -c1-200
+	if echo "$out" | grep -q '^100%: Checks'; then ok "$t"; else bad "$t"; fi
+done
+LD_PRELOAD=$LIB MTEALLOC_OPTIONS=verbose=1 $T/mte_probe alloc 2>&1 | sed 's/^/  /'
+
+echo "== 6. mtectl against a live program under libmtealloc"
+mtectl status
+st=$?
+[ $st -eq 0 ] && ok "mtectl status: MTE offered (status 0)" || bad "mtectl status: $st"
+LD_PRELOAD=$LIB MTEALLOC_OPTIONS=print_stats=1 $T/mte_probe hold >/tmp/hold 2>&1 &
+pid=$!
+i=0
+while ! grep -q '^hold: tags' /tmp/hold && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+cat /tmp/hold
+page=$(sed -n 's/^hold: pid [0-9]* page \(0x[0-9a-f]*\) .*/\1/p' /tmp/hold)
+want=$(sed -n 's/^hold: tags //p' /tmp/hold)
+if [ -z "$page" ]; then
+	bad "the held program did not start"
+else
+	mtectl inspect "$pid" >/tmp/inspect
+	st=$?
+	cat /tmp/inspect
+	[ $st -eq 0 ] && ok "inspect: status 0" || bad "inspect: status $st"
+	grep -q "^ *$pid  *true  *sync " /tmp/inspect &&
+		ok "inspect: the thread's mode is sync, tagged addresses on" ||
+		bad "inspect: thread mode"
+	grep -q "^  $page  " /tmp/inspect &&
+		ok "inspect: the PROT_MTE page is listed as tagged" ||
+		bad "inspect: tagged mapping $page not listed"
+	grep -q "loaded  *yes" /tmp/inspect && grep -q "allocs  *[1-9]" /tmp/inspect &&
+		ok "inspect: libmtealloc's live stats" || bad "inspect: stats"
+	mtectl inspect --json "$pid" >/tmp/inspect.json
+	grep -q '"tagged_mappings": \[' /tmp/inspect.json &&
+		grep -q '"stats": {' /tmp/inspect.json &&
+		ok "inspect --json" || bad "inspect --json"
+	mtectl tags "$pid" "$page" 64
+	got=$(mtectl tags --json "$pid" "$page" 256 |
+	      sed -n 's/.*"tag": \([0-9]*\)}.*/\1/p' | head -n 16 | tr '\n' ' ')
+	[ "$(echo $got)" = "$(echo $want)" ] &&
+		ok "tags: what mtectl reads is what the program set ($want)" ||
+		bad "tags: mtectl read '$got', the program has '$want'"
+	mtectl tags "$pid" 0x10 >/dev/null 2>&1
+	[ $? -eq 2 ] && ok "tags: an unmapped address is status 2" || bad "tags unmapped"
+	kill "$pid"
+fi
+mtectl inspect 999999 >/dev/null 2>&1
+[ $? -eq 2 ] && ok "inspect: no such process is status 2" || bad "inspect 999999"
+
+echo "guest: $pass passed, $fail failed"
+[ $fail -eq 0 ]
