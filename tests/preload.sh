@@ -85,6 +85,40 @@ expect_grep '^threads ok$' "$tmp/out" "threads"
 run_lib "" "$probe" api >"$tmp/out" 2>&1
 expect_grep '^api: tagging=' "$tmp/out" "API reachable by dlsym when preloaded"
 
+# C++: new and delete reach the library through malloc and free
+if [ -n "$TEST_EMULATOR" ]; then cxx=aarch64-linux-gnu-g++; else cxx=g++; fi
+if command -v $cxx >/dev/null; then
+	cat >"$tmp/newdel.cc" <<'CC'
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+int main() {
+	std::vector<std::unique_ptr<std::string>> v;
+	for (int i = 0; i < 1000; i++)
+		v.emplace_back(new std::string(100, 'x'));
+	int *a = new int[50000];
+	a[49999] = 7;
+	std::printf("cxx ok %zu %d\n", v.size(), a[49999]);
+	delete[] a;
+	return 0;
+}
+CC
+	$cxx -O1 -o "$tmp/newdel" "$tmp/newdel.cc"
+	run_lib print_stats=1 "$tmp/newdel" >"$tmp/out" 2>"$tmp/err"
+	expect_grep '^cxx ok 1000 7$' "$tmp/out" "C++ program runs"
+	n=$(stat_of allocs "$tmp/err")
+	[ "${n:-0}" -ge 1002 ] && ok "C++ new/delete went through the library ($n allocs)" ||
+		bad "C++: allocs=${n:-none}, want >= 1002"
+	if tagging_expected; then
+		n=$(stat_of tagged_allocs "$tmp/err")
+		[ "${n:-0}" -ge 1002 ] && ok "C++ allocations tagged ($n)" ||
+			bad "C++: tagged_allocs=${n:-none}"
+	fi
+else
+	echo "note: $cxx missing, C++ not checked"
+fi
+
 # no environment at all: a program linked with -lmtealloc
 if [ -x "$linked" ]; then
 	env -i $TEST_EMULATOR "$linked" fork >"$tmp/out" 2>&1
