@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "runner.h"
 
 #define NOINLINE __attribute__((noinline))
 
@@ -690,8 +691,6 @@ int main(void)
 {
 	Suite *s = suite_create("faults");
 	TCase *mte = tcase_create("mte"), *any = tcase_create("any");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(mte, 120);
 	tcase_set_timeout(any, 120);
@@ -723,9 +722,5 @@ int main(void)
 		return EXIT_FAILURE;
 	}
 	suite_add_tcase(s, any);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suites(srunner_create(s));
 }

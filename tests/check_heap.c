@@ -17,6 +17,7 @@
 
 #include "mtealloc.h"
 #include "heap_tests.h"
+#include "runner.h"
 
 static const size_t sizes[] = {
 	0, 1, 15, 16, 17, 31, 32, 100, 112, 128, 1000, 4096, 10000,
@@ -334,7 +335,6 @@ Suite *suite_heap_api(void)
 int main(void)
 {
 	SRunner *sr = srunner_create(suite_heap_api());
-	int failed;
 
 	if (mtealloc_tagging())
 		srunner_add_suite(sr, suite_heap_mte());
@@ -343,8 +343,5 @@ int main(void)
 			"tagging is off: %s\n", mtealloc_why_untagged());
 		return EXIT_FAILURE;
 	}
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suites(sr);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "stats_page.h"
+#include "runner.h"
 
 static char root[256], mtectl[512];
 
@@ -479,8 +480,6 @@ int main(void)
 {
 	Suite *s = suite_create("mtectl");
 	TCase *tc = tcase_create("fixtures");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -495,9 +494,5 @@ int main(void)
 	if (!getenv("TEST_EMULATOR") || !*getenv("TEST_EMULATOR"))
 		tcase_add_test(tc, run_sets_the_environment);	/* runs host env */
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suites(srunner_create(s));
 }

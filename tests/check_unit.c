@@ -5,17 +5,14 @@
 #include <stdlib.h>
 
 #include "suites.h"
+#include "runner.h"
 
 int main(void)
 {
 	SRunner *sr = srunner_create(suite_options());
-	int failed;
 
 	srunner_add_suite(sr, suite_fmt());
 	srunner_add_suite(sr, suite_tags());
 	srunner_add_suite(sr, suite_stats());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suites(sr);
 }
