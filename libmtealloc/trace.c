@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <libunwind.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,18 +78,92 @@ static bool ours(uintptr_t pc)
 	return pc >= self_start && pc < self_end;
 }
 
+#if defined(__aarch64__)
+/*
+ * The fast path for recording: walk the frame records (x29, x30) that
+ * AArch64 code keeps in every function that calls another (GCC's default
+ * at every optimisation level), from our own frame up.  Reads stay inside
+ * this thread's stack mapping, found once per thread in /proc/self/maps,
+ * so a broken chain ends the walk instead of faulting.  A thread whose
+ * stack is unknown, or that runs on another stack (a signal stack, a
+ * coroutine), uses libunwind.
+ */
+static MTE_TLS uintptr_t stack_hi;		/* 0: not looked up; 1: unknown */
+
+/* The end of the mapping that holds sp, from /proc/self/maps; 1 if none. */
+static uintptr_t find_stack_end(uintptr_t sp)
+{
+	char buf[4096];
+	size_t have = 0;
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 1;
+	while ((n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		char *line = buf, *nl;
+
+		have += (size_t)n;
+		buf[have] = '\0';
+		while ((nl = strchr(line, '\n'))) {
+			uintptr_t lo = 0, hi = 0;
+			char *p = line;
+
+			for (; *p && *p != '-'; p++)
+				lo = lo * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10);
+			for (p++; *p && *p != ' '; p++)
+				hi = hi * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10);
+			if (sp >= lo && sp < hi) {
+				close(fd);
+				return hi;
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);	/* keep the partial line */
+		memmove(buf, line, have);
+	}
+	close(fd);
+	return 1;
+}
+
+static unsigned fp_backtrace(void **pcs, unsigned max)
+{
+	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t sp = fp, hi;	/* our own frame record: the lowest one */
+	unsigned n = 0;
+
+	if (!stack_hi)
+		stack_hi = find_stack_end(sp);
+	hi = stack_hi;
+	if (hi == 1 || sp >= hi || hi - sp > (64UL << 20))
+		return 0;			/* not on the thread's stack */
+	while (n < max && fp >= sp && fp + 16 <= hi && !(fp & 15)) {
+		uintptr_t next = ((uintptr_t *)fp)[0], lr = ((uintptr_t *)fp)[1];
+
+		if (!lr)
+			break;
+		pcs[n++] = (void *)lr;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+}
+#endif
+
 /*
  * Drop the leading frames that are the allocator's own: up to the frame
  * of the caller of the API (its return address, when the API passed it),
  * or else every frame inside our module.  If neither rule leaves a frame
  * (a static link puts us in the program's module), keep them all.
  */
-static unsigned first_frame(void **pcs, unsigned n, const void *caller)
+static unsigned first_frame(void **pcs, unsigned n, const void *caller,
+			    uintptr_t adjust)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++)
-		pcs[i] = (char *)pcs[i] + bt_adjust;
+		pcs[i] = (char *)pcs[i] + adjust;
 	for (i = 0; caller && i < n; i++)
 		if (pcs[i] == caller)
 			return i;
@@ -106,8 +181,18 @@ uint32_t mte_trace_here(const void *caller)
 	if (!mte_g.opt.alloc_traces || in_capture)
 		return 0;
 	in_capture = true;
+	n = 0;
+#if defined(__aarch64__)
+	n = fp_backtrace(pcs, depth + 8);
+	skip = first_frame(pcs, n, caller, 0);
+	if (n && (skip || pcs[0] == caller))
+		goto recorded;
+#endif
 	n = (unsigned)unw_backtrace(pcs, (int)(depth + 8));
-	skip = first_frame(pcs, n, caller);
+	skip = first_frame(pcs, n, caller, bt_adjust);
+#if defined(__aarch64__)
+recorded:
+#endif
 	n -= skip;
 	if (n > depth)
 		n = depth;
@@ -140,7 +225,7 @@ unsigned mte_trace_current(uintptr_t *pcs, unsigned max, const void *caller)
 
 	n = (unsigned)unw_backtrace(raw, (int)(max + 8 < MTE_MAX_FRAMES + 8 ?
 					       max + 8 : MTE_MAX_FRAMES + 8));
-	skip = first_frame(raw, n, caller);
+	skip = first_frame(raw, n, caller, bt_adjust);
 	for (i = 0; skip + i < n && i < max; i++)
 		pcs[i] = (uintptr_t)raw[skip + i];
 	return i;
