@@ -115,38 +115,84 @@ static inline bool power_of_two(size_t x)
 	return x && !(x & (x - 1));
 }
 
+static inline bool unchecked_begin(void);
+static inline void unchecked_end(bool was);
+
 static void *aligned(size_t align, size_t size, const void *caller)
 {
+	bool tco;
+	void *p;
+
 	if (unlikely(mte_detour))
 		return detour_alloc(size, align);
 	if (starting())
 		return boot_alloc(size, align);
-	return mte_heap_alloc(size, align, false, caller);
+	tco = unchecked_begin();
+	p = mte_heap_alloc(size, align, false, caller);
+	unchecked_end(tco);
+	return p;
 }
 
 /* ---- the exported API ---- */
 
+/*
+ * The allocator's own loads and stores never need tag checks (it reads
+ * tags with LDG instead), and under emulation a checked access costs a
+ * helper call, so its work runs with tag checking suspended (PSTATE.TCO),
+ * restored on the way out.  Only while tagging is on: checks are off
+ * otherwise, and MSR TCO exists only with MTE.
+ */
+static inline bool unchecked_begin(void)
+{
+	bool was;
+
+	if (!atomic_load_explicit(&mte_g.tagging, memory_order_relaxed))
+		return true;		/* no checks to suspend */
+	was = mte_get_tco();
+	if (!was)
+		mte_set_tco(true);
+	return was;
+}
+
+static inline void unchecked_end(bool was)
+{
+	if (!was)
+		mte_set_tco(false);
+}
+
 EXPORT void *malloc(size_t size)
 {
+	bool tco;
+	void *p;
+
 	if (unlikely(mte_detour))
 		return detour_alloc(size, 16);
 	if (starting())
 		return boot_alloc(size, 16);
-	return mte_heap_alloc(size, 0, false, CALLER);
+	tco = unchecked_begin();
+	p = mte_heap_alloc(size, 0, false, CALLER);
+	unchecked_end(tco);
+	return p;
 }
 
 EXPORT void free(void *p)
 {
+	bool tco;
+
 	if (!p || boot_owns(p) || detour_owns(p))
 		return;
 	if (starting())
 		return;		/* nothing but boot memory exists yet */
+	tco = unchecked_begin();
 	mte_heap_free(p, CALLER);
+	unchecked_end(tco);
 }
 
 EXPORT void *calloc(size_t n, size_t size)
 {
 	size_t total;
+	bool tco;
+	void *p;
 
 	if (__builtin_mul_overflow(n, size, &total)) {
 		errno = ENOMEM;
@@ -156,12 +202,16 @@ EXPORT void *calloc(size_t n, size_t size)
 		return detour_alloc(total, 16);
 	if (starting())
 		return boot_alloc(total, 16);
-	return mte_heap_alloc(total, 0, true, CALLER);
+	tco = unchecked_begin();
+	p = mte_heap_alloc(total, 0, true, CALLER);
+	unchecked_end(tco);
+	return p;
 }
 
 /* realloc() and reallocarray(), with the caller of the API named. */
 static void *do_realloc(void *p, size_t size, const void *caller)
 {
+	bool tco;
 	void *q;
 
 	if (boot_owns(p) || detour_owns(p) || (mte_detour && p)) {
@@ -174,13 +224,20 @@ static void *do_realloc(void *p, size_t size, const void *caller)
 	}
 	if (starting())
 		return p ? NULL : boot_alloc(size, 16);
-	if (!p)
-		return mte_heap_alloc(size, 0, false, caller);
+	tco = unchecked_begin();
+	if (!p) {
+		q = mte_heap_alloc(size, 0, false, caller);
+		unchecked_end(tco);
+		return q;
+	}
 	if (size == 0) {		/* as glibc: free, and return NULL */
 		mte_heap_free(p, caller);
-		return NULL;
+		q = NULL;
+	} else {
+		q = mte_heap_realloc(p, size, caller);
 	}
-	return mte_heap_realloc(p, size, caller);
+	unchecked_end(tco);
+	return q;
 }
 
 EXPORT void *realloc(void *p, size_t size)
@@ -261,9 +318,15 @@ EXPORT size_t malloc_usable_size(void *p)
 		return 0;
 	if (boot_owns(p) || detour_owns(p))
 		return boot_size(p);
+	size_t n;
+	bool tco;
+
 	if (starting())
 		return 0;
-	return mte_heap_usable(p, CALLER);
+	tco = unchecked_begin();
+	n = mte_heap_usable(p, CALLER);
+	unchecked_end(tco);
+	return n;
 }
 
 /* glibc's own names, which some programs and interposers call directly. */

@@ -185,7 +185,10 @@ static bool validate(const void *p, const void *pc, const char *op,
 			"aligned, so no chunk starts there", containing(p, &c));
 		return false;
 	}
-	if (!mte_unit_of(user) || !mte_unit_of(user - MTE_GRANULE)) {
+	/* the header shares the user's page unless user starts a page */
+	if (!mte_unit_of(user - MTE_GRANULE) ||
+	    (!((uintptr_t)user & ((1UL << mte_lg_page) - 1)) &&
+	     !mte_unit_of(user))) {
 		mte_report_invalid_free(p, pc, op, "the address is not in "
 			"mtealloc's heap", NULL);
 		return false;
@@ -197,6 +200,11 @@ static bool validate(const void *p, const void *pc, const char *op,
 	}
 	h = hdr_of(user);
 	*w = atomic_load_explicit(&h->word, memory_order_acquire);
+	if (likely(chunk_word_valid((uintptr_t)user, *w, mte_g.secret) &&
+		   chunk_state(*w) == CHUNK_ALLOCATED &&
+		   mte_mem_tag(user) == ptag))
+		return true;
+	/* Something is wrong: now take the time to say what. */
 	if (!mte_chunk_at((uintptr_t)h, &c)) {
 		mte_report_invalid_free(p, pc, op, "no chunk starts at this "
 			"address (its header is not valid)", NULL);
@@ -207,7 +215,7 @@ static bool validate(const void *p, const void *pc, const char *op,
 				       &c);
 		return false;
 	}
-	if (mte_mem_tag(user) != ptag) {
+	{
 		/* the chunk there now is someone else's: say what we know */
 		struct mte_region old = { 0 };
 
@@ -215,9 +223,8 @@ static bool validate(const void *p, const void *pc, const char *op,
 			"match the chunk: it was freed before, and its memory "
 			"now belongs to a newer allocation",
 			mte_history_find((uintptr_t)user, ptag, &old) ? &old : &c);
-		return false;
 	}
-	return true;
+	return false;
 }
 
 static void free_tagged(void *p, const void *pc, const char *op)

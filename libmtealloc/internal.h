@@ -72,6 +72,7 @@ enum mte_stat_id {
 
 extern _Atomic uint64_t *mte_stats_stripes;	/* [stripe][STRIDE] */
 extern MTE_TLS unsigned mte_stats_stripe;
+extern MTE_TLS bool mte_stats_own_stripe;	/* no other thread writes it */
 
 void mte_stats_init(void);
 unsigned mte_stats_pick_stripe(void);
@@ -81,10 +82,21 @@ uint64_t mte_stats_get(enum mte_stat_id id);
 /* Format "mtealloc: stats: k=v ..." into buf; returns the length. */
 size_t mte_stats_format(char *buf, size_t size);
 
+/*
+ * A thread that owns its stripe adds with a plain load and store (a
+ * reader may see the old value, never a torn one); threads beyond the
+ * stripes share stripe 0 and add atomically.
+ */
 static inline void mte_stat_add(enum mte_stat_id id, uint64_t n)
 {
-	atomic_fetch_add_explicit(&mte_stats_stripes[mte_stats_stripe *
-			MTE_STATS_STRIDE + id], n, memory_order_relaxed);
+	_Atomic uint64_t *c = &mte_stats_stripes[mte_stats_stripe *
+						 MTE_STATS_STRIDE + id];
+
+	if (likely(mte_stats_own_stripe))
+		atomic_store_explicit(c, atomic_load_explicit(c,
+				memory_order_relaxed) + n, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
 /* ---- fmt.c: a small async-signal-safe formatter ---- */

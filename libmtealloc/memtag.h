@@ -138,6 +138,15 @@ static inline size_t mte_dczid_block(void)
 	return 4UL << (dczid & 0xf);
 }
 
+/* TCO: is tag checking suspended on this thread (MRS TCO)? */
+static inline bool mte_get_tco(void)
+{
+	uint64_t v;
+
+	__asm__ volatile(MTE_ASM_ARCH "mrs %0, tco" : "=r"(v));
+	return v != 0;
+}
+
 /* TCO: suspend (1) or resume (0) tag checking on this thread. */
 static inline void mte_set_tco(bool on)
 {
@@ -184,6 +193,7 @@ static inline void mte_stzg(void *p) { memset(mte_untag(p), 0, 16); }
 static inline void mte_stz2g(void *p) { memset(mte_untag(p), 0, 32); }
 static inline void mte_dc_gzva(void *p) { (void)p; }
 static inline size_t mte_dczid_block(void) { return 0; }
+static inline bool mte_get_tco(void) { return false; }
 static inline void mte_set_tco(bool on) { (void)on; }
 
 #endif /* __aarch64__ */

@@ -36,6 +36,7 @@ static struct mte_stats_page *page = &static_page.hdr;
 _Atomic uint64_t *mte_stats_stripes =
 	(_Atomic uint64_t *)(static_page.bytes + VALUES_OFF);
 MTE_TLS unsigned mte_stats_stripe;
+MTE_TLS bool mte_stats_own_stripe;
 static _Atomic unsigned next_stripe;
 
 static void fill_header(struct mte_stats_page *pg)
@@ -120,11 +121,21 @@ void mte_stats_set_state(unsigned mode, bool tagging)
 	page->hw_mte = mte_g.hw_mte;
 }
 
-/* Called on a thread's first counted event: pick its stripe. */
+/*
+ * Called on a thread's first allocation: the first threads get a stripe
+ * of their own; the rest share stripe 0.
+ */
 unsigned mte_stats_pick_stripe(void)
 {
-	return atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed)
-		% MTE_STATS_NSTRIPES;
+	unsigned s = atomic_fetch_add_explicit(&next_stripe, 1,
+					       memory_order_relaxed) + 1;
+
+	if (s < MTE_STATS_NSTRIPES) {
+		mte_stats_own_stripe = true;
+		return s;
+	}
+	mte_stats_own_stripe = false;
+	return 0;
 }
 
 uint64_t mte_stats_get(enum mte_stat_id id)
