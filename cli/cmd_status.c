@@ -79,7 +79,7 @@ static bool vmstat_counters(void)
 	text = read_file(path, NULL);
 	out_begin("tag_storage", "Lazy tag storage (kernel series)");
 	series = text && strstr(text, "mte_tag_storage_reserve ");
-	out_bool("series", "in this kernel", series);
+	out_bool("series", "counters in /proc/vmstat", series);
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char key[64];

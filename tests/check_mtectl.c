@@ -291,7 +291,7 @@ START_TEST(status_reads_the_fixtures)
 	OUT_HAS("cpuinfo feature mte3         yes");
 	OUT_HAS("    0  async");
 	OUT_HAS("    1  sync");
-	OUT_HAS("in this kernel               yes");
+	OUT_HAS("counters in /proc/vmstat     yes");
 	OUT_HAS("mte_tag_storage_reserve      42");
 	OUT_HAS("mte_fault_on_access          7");
 	OUT_HAS("tag-storage@7e000000  0x7e000000  33554432   4096");
@@ -319,7 +319,7 @@ START_TEST(status_without_mte)
 	puts_("proc/cpuinfo", "processor\t: 0\nFeatures\t: fp asimd bti\n");
 	puts_("proc/vmstat", "nr_free_pages 1\n");
 	run("status", NULL);
-	OUT_HAS("in this kernel               no");
+	OUT_HAS("counters in /proc/vmstat     no");
 	/* mtectl also asks its own auxiliary vector, which no fixture changes */
 	if (getauxval(AT_HWCAP2) & (1UL << 18)) {
 		STATUS(0);

@@ -67,5 +67,28 @@ fi
 mtectl inspect 999999 >/dev/null 2>&1
 [ $? -eq 2 ] && ok "inspect: no such process is status 2" || bad "inspect 999999"
 
+echo "== 7. the series' kernel side (only where this kernel has it)"
+if grep -q '^mte_tag_storage_reserve ' /proc/vmstat; then
+	if dmesg | grep 'MTE tag storage: tag-storage@'; then
+		ok "the kernel found the tag-storage region in the device tree"
+	else
+		bad "no 'MTE tag storage:' line in dmesg"
+	fi
+	cma=$(sed -n 's/^CmaTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+	[ "${cma:-0}" -ge 32768 ] &&
+		ok "the region is lent to the page allocator as CMA (CmaTotal ${cma} kB)" ||
+		bad "CmaTotal ${cma:-missing} kB, want the 32768 kB region"
+	for c in mte_tag_storage_reserve mte_fault_on_access mte_fault_replay \
+		 mte_fault_migrate; do
+		grep -q "^$c " /proc/vmstat && ok "/proc/vmstat counts $c" ||
+			bad "/proc/vmstat has no $c"
+	done
+	mtectl status | grep -q 'counters in /proc/vmstat *yes' &&
+		ok "mtectl status sees the series' counters" ||
+		bad "mtectl status does not see the counters"
+else
+	echo "  (the stock kernel: nothing to check)"
+fi
+
 echo "guest: $pass passed, $fail failed"
 [ $fail -eq 0 ]
