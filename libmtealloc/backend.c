@@ -9,6 +9,7 @@
  * cache therefore only ever holds our chunks.  Each thread is given one of
  * the arenas round robin on its first allocation.
  */
+#include <dlfcn.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,12 +20,26 @@
 #define MAX_ARENAS 64
 
 #define CLASS_TABLE_MAX 32768	/* sizes below this: usable size from a table */
+/*
+ * jemalloc sends requests from 8 MiB up (its default oversize_threshold)
+ * to a huge arena of its own when no arena is named; ours must name one.
+ */
+#define FAST_MAX (4UL << 20)
 
 static unsigned arenas[MAX_ARENAS];
 static uint32_t class_size[CLASS_TABLE_MAX / MTE_GRANULE + 1];
 static unsigned narenas;
 static _Atomic unsigned next_arena;
 static MTE_TLS int thread_flags;	/* MALLOCX_ARENA(ours), 0 until set */
+
+/*
+ * jemalloc's own malloc() and free(): its fast paths, much shorter than
+ * mallocx()/dallocx().  Each thread is bound to one of our arenas
+ * (thread.arena), so they allocate from our extents.  NULL if jemalloc
+ * cannot be found by name, and then mallocx() is used throughout.
+ */
+static void *(*je_malloc)(size_t);
+static void (*je_free)(void *);
 
 bool mte_backend_init(unsigned n, const char **why)
 {
@@ -59,17 +74,33 @@ bool mte_backend_init(unsigned n, const char **why)
 		}
 	}
 	narenas = i;
+	{
+		void *h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
+
+		if (h) {
+			je_malloc = (void *(*)(size_t))dlsym(h, "malloc");
+			je_free = (void (*)(void *))dlsym(h, "free");
+			if (!je_malloc || !je_free)
+				je_malloc = NULL;
+		}
+	}
 	/* nallocx() is a call into jemalloc; the hot path looks sizes up. */
 	for (i = 0; i <= CLASS_TABLE_MAX / MTE_GRANULE; i++)
 		class_size[i] = (uint32_t)nallocx(i ? i * MTE_GRANULE : 1, 0);
 	return true;
 }
 
+/* This thread's arena: chosen round robin, and bound to the thread. */
 static inline int arena_flags(void)
 {
-	if (unlikely(!thread_flags))
-		thread_flags = MALLOCX_ARENA(arenas[atomic_fetch_add_explicit(
-				&next_arena, 1, memory_order_relaxed) % narenas]);
+	if (unlikely(!thread_flags)) {
+		unsigned a = arenas[atomic_fetch_add_explicit(&next_arena, 1,
+				memory_order_relaxed) % narenas];
+
+		if (mallctl("thread.arena", NULL, NULL, &a, sizeof(a)))
+			je_malloc = NULL;	/* unbound: name the arena always */
+		thread_flags = MALLOCX_ARENA(a);
+	}
 	return thread_flags;
 }
 
@@ -80,13 +111,20 @@ static inline int align_flags(size_t align)
 
 void *mte_je_alloc(size_t size, size_t align, bool zero)
 {
-	return mallocx(size ? size : 1, arena_flags() | align_flags(align) |
+	int flags = arena_flags();
+
+	if (likely(je_malloc && align <= MTE_GRANULE && !zero && size < FAST_MAX))
+		return je_malloc(size);
+	return mallocx(size ? size : 1, flags | align_flags(align) |
 		       (zero ? MALLOCX_ZERO : 0));
 }
 
 void mte_je_free(void *p)
 {
-	dallocx(p, 0);
+	if (likely(je_free))
+		je_free(p);
+	else
+		dallocx(p, 0);
 }
 
 void mte_je_free_sized(void *p, size_t size, size_t align)

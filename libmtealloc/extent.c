@@ -24,14 +24,16 @@
 
 #include "internal.h"
 
-#define VA_BITS		48
-#define LEAF_BITS	16
 #define MAX_UNITS	(1u << 20)
 
 unsigned mte_lg_page;
+MTE_TLS uintptr_t mte_cached_top = UINTPTR_MAX;
+MTE_TLS _Atomic uint32_t *mte_cached_leaf;
 static size_t page_size;
 static unsigned top_bits;
 static _Atomic(_Atomic uint32_t *) *pagemap;	/* [top] -> leaf[1 << LEAF_BITS] */
+#define LEAF_BITS	MTE_LEAF_BITS
+#define VA_BITS		MTE_VA_BITS
 static struct mte_unit *units;
 static _Atomic unsigned nunits;
 static _Atomic bool warned_mprotect;
@@ -266,6 +268,25 @@ static bool enable_unit(struct mte_unit *u)
 	       MTE_UNIT_ENABLING)
 		sched_yield();
 	return st == MTE_UNIT_ENABLED;
+}
+
+/* The slow half of mte_in_heap(): find the leaf, and remember it. */
+bool mte_in_heap_slow(const void *addr)
+{
+	uintptr_t a = (uintptr_t)mte_untag(addr), pg;
+	_Atomic uint32_t *leaf;
+
+	if (!pagemap || a >> VA_BITS)
+		return false;
+	pg = a >> mte_lg_page;
+	leaf = leaf_of(pg, false);
+	if (!leaf)
+		return false;
+	/* leaves are never freed, so a thread may keep a pointer to one */
+	mte_cached_top = pg >> LEAF_BITS;
+	mte_cached_leaf = leaf;
+	return atomic_load_explicit(&leaf[pg & ((1u << LEAF_BITS) - 1)],
+				    memory_order_relaxed) != 0;
 }
 
 bool mte_extent_enable_slow(const void *p, size_t len)

@@ -65,7 +65,9 @@ static void *alloc_untagged(size_t size, size_t align, bool zero)
 	return p;
 }
 
-void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc)
+/* Kept out of line, so that the untagged path stays small. */
+__attribute__((noinline))
+static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 {
 	unsigned lg_align = align > MTE_GRANULE ?
 			    (unsigned)__builtin_ctzl(align) : 0;
@@ -74,8 +76,6 @@ void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc)
 	uint16_t exclude;
 	struct chunk_hdr *h;
 
-	if (!atomic_load_explicit(&mte_g.tagging, memory_order_relaxed))
-		return alloc_untagged(size, align, zero);
 	if (size > CHUNK_MAX_SIZE || size > SIZE_MAX - 2 * pad) {
 		errno = ENOMEM;
 		return NULL;
@@ -118,6 +118,13 @@ void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc)
 	mte_stat_add(MTE_STAT_tagged_allocs, 1);
 	mte_stat_add(MTE_STAT_bytes_tagged, usable);
 	return tagged;
+}
+
+void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc)
+{
+	if (likely(!atomic_load_explicit(&mte_g.tagging, memory_order_relaxed)))
+		return alloc_untagged(size, align, zero);
+	return alloc_tagged(size, align, zero, pc);
 }
 
 static size_t usable_of(uint64_t w, size_t *req, size_t *align)
@@ -227,6 +234,7 @@ static bool validate(const void *p, const void *pc, const char *op,
 	return false;
 }
 
+__attribute__((noinline))
 static void free_tagged(void *p, const void *pc, const char *op)
 {
 	char *user = mte_untag(p);
@@ -259,12 +267,13 @@ static void free_tagged(void *p, const void *pc, const char *op)
 }
 
 /* Tag-0 pointers: untagged chunks, or mistakes.  False if reported. */
-static bool check_untagged(const void *p, const void *pc, const char *op)
+__attribute__((noinline))
+static bool check_untagged_slow(const void *p, const void *pc, const char *op)
 {
 	const char *c = p;
 	struct mte_region chunk;
 
-	if (!mte_unit_of(c)) {
+	if (!mte_in_heap(c)) {
 		mte_report_invalid_free(p, pc, op, "the address is not in "
 			"mtealloc's heap", NULL);
 		return false;
@@ -283,6 +292,15 @@ static bool check_untagged(const void *p, const void *pc, const char *op)
 		return false;
 	}
 	return true;
+}
+
+static inline bool check_untagged(const void *p, const void *pc,
+				  const char *op)
+{
+	/* without MTE, being heap memory is all that can be checked */
+	if (likely(!mte_g.hw_mte && mte_in_heap(p)))
+		return true;
+	return check_untagged_slow(p, pc, op);
 }
 
 void mte_heap_free(void *p, const void *pc)

@@ -130,8 +130,26 @@ enum mte_unit_state {
 	MTE_UNIT_UNTAGGED, MTE_UNIT_ENABLING, MTE_UNIT_ENABLED, MTE_UNIT_FAILED,
 };
 
+#define MTE_VA_BITS	48
+#define MTE_LEAF_BITS	16
+
 extern struct extent_hooks_s mte_extent_hooks;
 extern unsigned mte_lg_page;
+extern MTE_TLS uintptr_t mte_cached_top;
+extern MTE_TLS _Atomic uint32_t *mte_cached_leaf;
+bool mte_in_heap_slow(const void *addr);
+
+/* Is addr in memory our hooks mapped?  The free() path's check. */
+static inline bool mte_in_heap(const void *addr)
+{
+	uintptr_t pg = (uintptr_t)mte_untag(addr) >> mte_lg_page;
+
+	if (likely(pg >> MTE_LEAF_BITS == mte_cached_top))
+		return atomic_load_explicit(&mte_cached_leaf[pg &
+				((1u << MTE_LEAF_BITS) - 1)],
+				memory_order_relaxed) != 0;
+	return mte_in_heap_slow(addr);
+}
 
 bool mte_extent_init(size_t page);
 struct mte_unit *mte_unit_of(const void *addr);
