@@ -75,11 +75,11 @@ static _Atomic uint32_t *leaf_of(uintptr_t pg, bool create)
 	return fresh;
 }
 
-struct mte_unit *mte_unit_of(const void *addr)
+/* The page-map entry of addr's page, or NULL; *leafp gets its leaf. */
+static _Atomic uint32_t *entry_of(const void *addr, _Atomic uint32_t **leafp)
 {
 	uintptr_t a = (uintptr_t)mte_untag(addr), pg;
 	_Atomic uint32_t *leaf;
-	uint32_t idx;
 
 	if (!pagemap || a >> VA_BITS)
 		return NULL;
@@ -87,8 +87,16 @@ struct mte_unit *mte_unit_of(const void *addr)
 	leaf = leaf_of(pg, false);
 	if (!leaf)
 		return NULL;
-	idx = atomic_load_explicit(&leaf[pg & ((1u << LEAF_BITS) - 1)],
-				   memory_order_acquire);
+	if (leafp)
+		*leafp = leaf;
+	return &leaf[pg & ((1u << LEAF_BITS) - 1)];
+}
+
+struct mte_unit *mte_unit_of(const void *addr)
+{
+	_Atomic uint32_t *e = entry_of(addr, NULL);
+	uint32_t idx = e ? atomic_load_explicit(e, memory_order_acquire) : 0;
+
 	return idx ? &units[idx - 1] : NULL;
 }
 
@@ -273,20 +281,14 @@ static bool enable_unit(struct mte_unit *u)
 /* The slow half of mte_in_heap(): find the leaf, and remember it. */
 bool mte_in_heap_slow(const void *addr)
 {
-	uintptr_t a = (uintptr_t)mte_untag(addr), pg;
-	_Atomic uint32_t *leaf;
+	_Atomic uint32_t *leaf = NULL, *e = entry_of(addr, &leaf);
 
-	if (!pagemap || a >> VA_BITS)
-		return false;
-	pg = a >> mte_lg_page;
-	leaf = leaf_of(pg, false);
-	if (!leaf)
+	if (!e)
 		return false;
 	/* leaves are never freed, so a thread may keep a pointer to one */
-	mte_cached_top = pg >> LEAF_BITS;
+	mte_cached_top = ((uintptr_t)mte_untag(addr) >> mte_lg_page) >> LEAF_BITS;
 	mte_cached_leaf = leaf;
-	return atomic_load_explicit(&leaf[pg & ((1u << LEAF_BITS) - 1)],
-				    memory_order_relaxed) != 0;
+	return atomic_load_explicit(e, memory_order_relaxed) != 0;
 }
 
 bool mte_extent_enable_slow(const void *p, size_t len)
