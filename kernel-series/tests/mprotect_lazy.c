@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PAGE 4096UL
 
@@ -70,9 +72,64 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 }
 
+static int write_knob(long n)
+{
+	FILE *f = fopen("/sys/kernel/debug/mte_tag_storage/fail_next", "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", n);
+	return fclose(f);
+}
+
+/*
+ * With the series: make reservations fail through debugfs, on a fresh
+ * tagged region.  A few failures are replayed and the access succeeds;
+ * too many end the access with SIGBUS, in a child, and no byte is lost.
+ */
+static void injected_failures(void)
+{
+	size_t n = 16, i;
+	long long replays = vmstat("mte_fault_replay");
+	unsigned char *q = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int status;
+	pid_t pid;
+
+	if (q == MAP_FAILED)
+		return;
+	madvise(q, n * PAGE, MADV_NOHUGEPAGE);
+	for (i = 0; i < n; i++)
+		q[i * PAGE] = (unsigned char)(i + 11);
+	mprotect(q, n * PAGE, PROT_READ | PROT_WRITE | 0x20);
+	if (write_knob(3)) {
+		puts("  (no /sys/kernel/debug/mte_tag_storage/fail_next)");
+		return;
+	}
+	check(q[0] == 11, "injected: 3 failed reservations, then the access "
+	      "succeeds with its data");
+	check(vmstat("mte_fault_replay") - replays == 3,
+	      "injected: each failure counted in mte_fault_replay");
+	write_knob(1000);
+	pid = fork();
+	if (pid == 0) {
+		(void)*(volatile unsigned char *)(q + 5 * PAGE);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	write_knob(0);
+	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+	      "injected: endless failures end the access with SIGBUS, not a hang");
+	for (i = 0; i < n && q[i * PAGE] == (unsigned char)(i + 11); i++)
+		;
+	check(i == n, "injected: every byte is still there afterwards");
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 64;
+	long long r0, f0;
+	int series;
 	size_t len = mib << 20, i, bad = 0, touched;
 	struct sigaction sa = { 0 };
 	unsigned char *p;
@@ -86,15 +143,23 @@ int main(int argc, char **argv)
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return 1;
+	/* the series handles 4 KiB PTEs; huge PMDs are tagged eagerly */
+	madvise(p, len, MADV_NOHUGEPAGE);
 	for (i = 0; i < len; i += PAGE)		/* populate, with a pattern */
 		p[i] = p[i + 100] = (unsigned char)(i / PAGE * 7 + 1);
 	counters("before mprotect");
+	r0 = vmstat("mte_tag_storage_reserve");
+	f0 = vmstat("mte_fault_on_access");
 	t0 = now_ms();
 	check(mprotect(p, len, PROT_READ | PROT_WRITE | 0x20) == 0,
 	      "mprotect(PROT_MTE) on the populated region");
 	t1 = now_ms();
 	printf("  mprotect(PROT_MTE) of %zu MiB populated: %.2f ms\n", mib, t1 - t0);
 	counters("after mprotect");
+	series = r0 >= 0;
+	if (series)
+		check(vmstat("mte_tag_storage_reserve") - r0 <= 1,
+		      "lazy: mprotect reserved (almost) no tag storage");
 	touched = len / 4;			/* a realistic pattern: a quarter */
 	t0 = now_ms();
 	for (i = 0; i < touched; i += PAGE)
@@ -104,6 +169,9 @@ int main(int argc, char **argv)
 	printf("  first touch of %zu pages: %.2f ms, %.2f us a page\n",
 	       touched / PAGE, t1 - t0, (t1 - t0) * 1e3 / (touched / PAGE));
 	counters("after touching a quarter");
+	if (series)
+		check(vmstat("mte_fault_on_access") - f0 == (long long)(touched / PAGE),
+		      "lazy: one fault-on-access per page touched");
 	for (i = touched; i < len; i += PAGE)
 		if (p[i] != (unsigned char)(i / PAGE * 7 + 1) ||
 		    p[i + 100] != p[i])
@@ -131,6 +199,8 @@ int main(int argc, char **argv)
 			(void)*tagged;
 		check(fault_code == 0, "the matching tag does not fault");
 	}
+	if (series)
+		injected_failures();
 	printf("mprotect_lazy: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
