@@ -115,26 +115,6 @@ static inline bool power_of_two(size_t x)
 	return x && !(x & (x - 1));
 }
 
-static inline bool unchecked_begin(void);
-static inline void unchecked_end(bool was);
-
-static void *aligned(size_t align, size_t size, const void *caller)
-{
-	bool tco;
-	void *p;
-
-	if (unlikely(mte_detour))
-		return detour_alloc(size, align);
-	if (starting())
-		return boot_alloc(size, align);
-	tco = unchecked_begin();
-	p = mte_heap_alloc(size, align, false, caller);
-	unchecked_end(tco);
-	return p;
-}
-
-/* ---- the exported API ---- */
-
 /*
  * The allocator's own loads and stores never need tag checks (it reads
  * tags with LDG instead), and under emulation a checked access costs a
@@ -159,6 +139,23 @@ static inline void unchecked_end(bool was)
 	if (!was)
 		mte_set_tco(false);
 }
+
+static void *aligned(size_t align, size_t size, const void *caller)
+{
+	bool tco;
+	void *p;
+
+	if (unlikely(mte_detour))
+		return detour_alloc(size, align);
+	if (starting())
+		return boot_alloc(size, align);
+	tco = unchecked_begin();
+	p = mte_heap_alloc(size, align, false, caller);
+	unchecked_end(tco);
+	return p;
+}
+
+/* ---- the exported API ---- */
 
 EXPORT void *malloc(size_t size)
 {
