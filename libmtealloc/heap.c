@@ -136,6 +136,14 @@ static size_t usable_of(uint64_t w, size_t *req, size_t *align)
 	return mte_je_good_size(*req, *align) - chunk_pad(lg);
 }
 
+/* The depot id of the stack that allocated the chunk at p (for tests). */
+uint32_t mte_chunk_alloc_ctx(const void *p)
+{
+	struct chunk_hdr *h = mte_ldg(hdr_of(mte_untag(p)));
+
+	return h->alloc_ctx & CHUNK_CTX_MASK;
+}
+
 /* The chunk whose header is the granule at g, if there is one. */
 bool mte_chunk_at(uintptr_t g, struct mte_region *out)
 {

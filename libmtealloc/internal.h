@@ -191,6 +191,7 @@ size_t mte_heap_usable(const void *p, const void *pc);
 struct mte_region;
 /* The chunk whose header is the granule at g, if there is one. */
 bool mte_chunk_at(uintptr_t g, struct mte_region *out);
+uint32_t mte_chunk_alloc_ctx(const void *p);
 
 /* ---- depot.c: deduplicated stacks; ids fit a chunk header's 28 bits ---- */
 

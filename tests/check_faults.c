@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -655,6 +656,37 @@ START_TEST(fault_near_stack_exhaustion_reports)
 }
 END_TEST
 
+/* ---- a fault inside the handler: one line, and the process ends ---- */
+
+static void do_fault_in_report(void *arg)
+{
+	char *p = victim_alloc(64);
+	const struct mte_depot_rec *d;
+	uintptr_t page;
+
+	victim_free(p);
+	/* make the report fault while it prints the allocation stack */
+	d = mte_depot_get(mte_chunk_alloc_ctx(p));
+	ck_assert_ptr_nonnull(d);
+	page = (uintptr_t)d & ~(uintptr_t)4095;
+	/* from here nothing may allocate: recording a stack reads the depot */
+	if (mprotect((void *)page, 4096, PROT_NONE))
+		_exit(3);
+	victim_use(p);
+	(void)arg;
+}
+
+START_TEST(fault_inside_the_handler_ends_the_process)
+{
+	run_child(do_fault_in_report, NULL);
+	DIED_OF(SIGSEGV);
+	/* a report is written whole, once rendered: here only the one line */
+	HAS("mtealloc: SIGSEGV (code 2, address 0x");
+	HAS("inside the fault handler; ending the process\n");
+	ck_assert_int_eq(count("inside the fault handler"), 1);	/* no recursion */
+}
+END_TEST
+
 /* ---- JSON: the same fields, one object per line ---- */
 
 static void do_uaf_json(void *arg)
@@ -714,6 +746,7 @@ int main(void)
 	tcase_add_test(mte, fault_after_fork);
 	tcase_add_test(mte, fault_near_stack_exhaustion_reports);
 	tcase_add_test(mte, json_report_has_the_fields);
+	tcase_add_test(mte, fault_inside_the_handler_ends_the_process);
 	if (mtealloc_tagging())
 		suite_add_tcase(s, mte);
 	else if (getenv("MTEALLOC_EXPECT_TAGGING")) {
