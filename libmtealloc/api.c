@@ -1,8 +1,10 @@
 /*
  * api.c - the C allocation API that libmtealloc exports in place of
- * glibc's: argument checks, errno, the __libc_* aliases, and the
- * bootstrap buffer that serves allocations made while the library itself
- * is starting up.  The work is done in heap.c.
+ * glibc's: argument checks, errno, the __libc_* aliases; the bootstrap
+ * buffer that serves allocations made while the library itself is
+ * starting up, and the detour that serves those made while a report is
+ * written; and the unchecked section (PSTATE.TCO) that the allocator's
+ * own work runs in while tagging is on.  The work is done in heap.c.
  */
 #include <errno.h>
 #include <stdint.h>

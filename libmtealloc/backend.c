@@ -1,13 +1,15 @@
 /*
  * backend.c - libmtealloc's use of jemalloc: the arenas created with our
- * extent hooks, and the mallocx() family called with their flags.  With
- * extent.c, the only file that includes jemalloc.h.
+ * extent hooks, the calls that allocate from them, and a table of
+ * jemalloc's size classes.  With extent.c, the only file that includes
+ * jemalloc.h.
  *
- * Every allocation names one of our arenas explicitly (MALLOCX_ARENA), so
- * all heap memory comes through our hooks; jemalloc's automatic thread
- * cache stays on, since nothing else in the process uses jemalloc and the
- * cache therefore only ever holds our chunks.  Each thread is given one of
- * the arenas round robin on its first allocation.
+ * Each thread is bound to one of our arenas (round robin, thread.arena)
+ * on its first allocation, so that jemalloc's own malloc() and free(),
+ * its fast paths, serve it from our extents; requests those cannot express
+ * (alignment, zeroing, huge sizes) name the arena with mallocx().
+ * jemalloc's automatic thread cache stays on: nothing else in the process
+ * uses jemalloc, so the cache only ever holds our chunks.
  */
 #include <dlfcn.h>
 #include <string.h>

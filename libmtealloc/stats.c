@@ -4,8 +4,10 @@
  * The page layout is in stats_page.h.  At start-up the counters move from
  * a static early area into a memfd mapping; a forked child gets a memfd of
  * its own (else parent and child would count into one page), starting
- * from the values it inherited.  Increments are relaxed atomic adds on
- * the calling thread's stripe, so threads do not fight over cache lines.
+ * from the values it inherited.  Each thread adds to its stripe, so
+ * threads do not fight over cache lines: a plain load and store on a
+ * stripe of its own, an atomic add on the one stripe that late threads
+ * share (internal.h, mte_stat_add()).
  */
 #define _GNU_SOURCE
 #include <string.h>

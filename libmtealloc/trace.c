@@ -1,12 +1,14 @@
 /*
  * trace.c - stacks: recording them at malloc and free, unwinding the
- * faulting thread from its signal frame, and naming their frames.  All of
- * it is libunwind, plus dladdr() for the module of a frame.
+ * faulting thread from its signal frame, and naming their frames.
+ * Recording walks AArch64 frame records where it can (fast, bounded by
+ * the thread's stack), and uses libunwind otherwise; signal frames and
+ * names are libunwind's, plus dladdr() for the module of a frame.
  *
  * Recorded stacks start at the program's own frame: the leading frames
- * inside libmtealloc are dropped, by address range, so the depot holds
- * only what a reader wants.  Recording is skipped on a thread that is
- * already inside it, so a libunwind that allocates cannot recurse.
+ * down to the API's caller are dropped, so the depot holds only what a
+ * reader wants.  Recording is skipped on a thread that is already inside
+ * it, so an unwinder that allocates cannot recurse.
  */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
