@@ -214,7 +214,9 @@ static void *do_realloc(void *p, size_t size, const void *caller)
 	void *q;
 
 	if (boot_owns(p) || detour_owns(p) || (mte_detour && p)) {
-		size_t old = boot_owns(p) || detour_owns(p) ? boot_size(p) : 0;
+		/* a heap chunk, while a report is written: copy, leave it be */
+		size_t old = boot_owns(p) || detour_owns(p) ? boot_size(p) :
+			     mte_heap_usable(p, caller);
 
 		q = malloc(size);
 		if (q)
