@@ -109,6 +109,12 @@ static void text_ctx(struct out *o, const char *what, uint32_t ctx)
 	text_stack(o, d->pcs, d->depth, false);
 }
 
+/* The first row (0x100 bytes) of the tag map around the granule g. */
+static uintptr_t tag_map_start(uintptr_t g)
+{
+	return (g & ~(uintptr_t)0xff) - 0x100 * (TAG_ROWS / 2);
+}
+
 static void text_tags(struct out *o, uintptr_t a)
 {
 	uintptr_t g = a & ~(MTE_GRANULE - 1), row, p;
@@ -116,7 +122,7 @@ static void text_tags(struct out *o, uintptr_t a)
 
 	put(o, "memory tags around the fault address (one per 16-byte "
 	    "granule; [] marks it, . is not heap):\n");
-	row = (g & ~(uintptr_t)0xff) - 0x100 * (TAG_ROWS / 2);
+	row = tag_map_start(g);
 	for (i = 0; i < TAG_ROWS; i++, row += 0x100) {
 		put(o, "  %p:", (void *)row);
 		for (p = row; p < row + 0x100; p += MTE_GRANULE) {
@@ -298,7 +304,7 @@ static void render_json(const struct mte_report *r, struct out *o)
 	put(o, ",\"tags\":");
 	if (r->addr_known && mte_unit_of((void *)a)) {
 		uintptr_t g = a & ~(MTE_GRANULE - 1);
-		uintptr_t row = (g & ~(uintptr_t)0xff) - 0x100 * (TAG_ROWS / 2);
+		uintptr_t row = tag_map_start(g);
 
 		put(o, "{\"start\":\"%p\",\"fault_index\":%lu,\"granules\":\"",
 		    (void *)row, (unsigned long)((g - row) / MTE_GRANULE));
