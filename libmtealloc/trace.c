@@ -24,6 +24,7 @@
 
 static uintptr_t self_start, self_end;	/* our own text */
 static uintptr_t bt_adjust;	/* added to unw_backtrace()'s pcs, see below */
+static _Atomic bool bt_probed;
 static MTE_TLS bool in_capture;
 MTE_TLS uint32_t mte_tid;
 
@@ -58,14 +59,23 @@ __attribute__((noinline)) static void probe_backtrace(void)
 
 	if (unw_backtrace(pcs, 4) >= 2 && (char *)pcs[1] + 1 == (char *)ra)
 		bt_adjust = 1;
+	atomic_store(&bt_probed, true);
+}
+
+/* unw_backtrace(), on first use finding out how it reports callers. */
+static unsigned backtrace_unw(void **pcs, unsigned max)
+{
+	if (unlikely(!atomic_load(&bt_probed))) {
+		probe_backtrace();
+		__asm__ volatile("" ::: "memory");	/* keep our frame */
+	}
+	return (unsigned)unw_backtrace(pcs, (int)max);
 }
 
 void mte_trace_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)mte_trace_init);
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-	probe_backtrace();
-	__asm__ volatile("" ::: "memory");	/* no tail call: keep our frame */
 }
 
 uint32_t mte_thread_id(void)
@@ -190,7 +200,7 @@ uint32_t mte_trace_here(const void *caller)
 	if (n && (skip || pcs[0] == caller))
 		goto recorded;
 #endif
-	n = (unsigned)unw_backtrace(pcs, (int)(depth + 8));
+	n = backtrace_unw(pcs, depth + 8);
 	skip = first_frame(pcs, n, caller, bt_adjust);
 #if defined(__aarch64__)
 recorded:
@@ -225,8 +235,8 @@ unsigned mte_trace_current(uintptr_t *pcs, unsigned max, const void *caller)
 	void *raw[MTE_MAX_FRAMES + 8];
 	unsigned skip, n, i;
 
-	n = (unsigned)unw_backtrace(raw, (int)(max + 8 < MTE_MAX_FRAMES + 8 ?
-					       max + 8 : MTE_MAX_FRAMES + 8));
+	n = backtrace_unw(raw, max + 8 < MTE_MAX_FRAMES + 8 ?
+				max + 8 : MTE_MAX_FRAMES + 8);
 	skip = first_frame(raw, n, caller, bt_adjust);
 	for (i = 0; skip + i < n && i < max; i++)
 		pcs[i] = (uintptr_t)raw[skip + i];
