@@ -91,7 +91,16 @@ void mte_classify(struct mte_report *r)
 		r->region = c;
 		return;
 	}
-	/* 2. a live neighbour carries the pointer's tag: ran off its end */
+	/*
+	 * 2. inside another chunk's body, where a chunk freed with this
+	 * tag once stood: the memory was reused.  This comes before the
+	 * neighbours, which may be far off and carry the tag by chance.
+	 */
+	if (in_c && mte_history_find(a, r->ptr_tag, &r->region)) {
+		r->cause = MTE_CAUSE_USE_AFTER_FREE;
+		return;
+	}
+	/* 3. a live neighbour carries the pointer's tag: ran off its end */
 	has_l = left_match(a, in_c ? hdr : a + MTE_GRANULE, r->ptr_tag, &l);
 	has_r = right_match(a, r->ptr_tag, &rt);
 	if (has_l && (!has_r || a - (l.start + l.size) <= rt.start - a)) {
@@ -104,12 +113,12 @@ void mte_classify(struct mte_report *r)
 		r->region = rt;
 		return;
 	}
-	/* 3. memory that was freed with this tag, since reused */
+	/* 4. memory that was freed with this tag (a header, now) */
 	if (mte_history_find(a, r->ptr_tag, &r->region)) {
 		r->cause = MTE_CAUSE_USE_AFTER_FREE;
 		return;
 	}
-	/* 4. nothing better: say where it fell */
+	/* 5. nothing better: say where it fell */
 	if (in_c)
 		r->region = c;
 }

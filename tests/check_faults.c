@@ -198,6 +198,32 @@ static void do_underflow(void *mode)
 	victim_use(p - 1);
 }
 
+/*
+ * p is freed and its memory handed out again; the live chunk just right of
+ * it is made to carry p's old tag.  The access through p is still a
+ * use-after-free of the memory it lies in, not an underflow of the decoy.
+ * 1000 bytes is a size class nothing else here uses, so the chunks are
+ * neighbours in a fresh slab.
+ */
+static void do_uaf_reused(void *mode)
+{
+	char *p, *q, *decoy;
+
+	set_mode(mode);
+	p = victim_alloc(1000);
+	decoy = victim_alloc(1000);
+	victim_free(p);
+	q = victim_alloc(1000);
+	if (mte_untag(q) != mte_untag(p))
+		_exit(5);		/* the thread cache did not reuse it */
+	if ((char *)mte_untag(decoy) !=
+	    (char *)mte_untag(q) + malloc_usable_size(q) + MTE_GRANULE)
+		_exit(6);		/* not neighbours */
+	mte_tag_range(mte_with_tag(decoy, mte_ptr_tag(p)),
+		      malloc_usable_size(decoy));
+	victim_use(p);
+}
+
 static void do_double_free(void *mode)
 {
 	char *p;
@@ -298,6 +324,16 @@ static void expect_async_report(void)
 	HAS("mode: async");
 	ck_assert_int_eq(count("ERROR: mtealloc"), 1);
 }
+
+START_TEST(uaf_of_reused_memory_beats_a_neighbour)
+{
+	run_child(do_uaf_reused, sync_mode);
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: use-after-free on address 0x");
+	HAS("is 0 bytes inside a 1000-byte region [0x");
+	SECTION_HAS("freed by thread T", "victim_free");
+}
+END_TEST
 
 START_TEST(uaf_async)
 {
@@ -666,10 +702,15 @@ static void do_fault_in_report(void *arg)
 
 	victim_free(p);
 	/* make the report fault while it prints the allocation stack */
+	/*
+	 * From the free on, nothing may allocate: a new chunk could be p's,
+	 * and recording its stack reads the depot.  Check's assertions
+	 * allocate even when they pass, so failures here are exit codes.
+	 */
 	d = mte_depot_get(mte_chunk_alloc_ctx(p));
-	ck_assert_ptr_nonnull(d);
+	if (!d)
+		_exit(4);
 	page = (uintptr_t)d & ~(uintptr_t)4095;
-	/* from here nothing may allocate: recording a stack reads the depot */
 	if (mprotect((void *)page, 4096, PROT_NONE))
 		_exit(3);
 	victim_use(p);
@@ -733,6 +774,7 @@ int main(void)
 	tcase_add_test(mte, invalid_free_both_modes);
 	tcase_add_test(mte, recover_bad_free_continues);
 	tcase_add_test(mte, uaf_sync);
+	tcase_add_test(mte, uaf_of_reused_memory_beats_a_neighbour);
 	tcase_add_test(mte, overflow_sync);
 	tcase_add_test(mte, far_overflow_sync);
 	tcase_add_test(mte, underflow_sync);
