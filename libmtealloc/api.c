@@ -157,9 +157,46 @@ static void *aligned(size_t align, size_t size, const void *caller)
 	return p;
 }
 
+/*
+ * ---- the pass-through fast path ----
+ *
+ * While tagging has never been on in the process (no MTE, or mode=off from
+ * the start), an untagged chunk is jemalloc's as it is, so malloc() and
+ * free() can be jemalloc's own behind a few checks: this thread is armed
+ * for the current mode generation (bound to its arena, its mode applied,
+ * not writing a report), and for free() the pointer is untagged and in
+ * our heap, which is all that can be checked without tags.  Any other case
+ * takes the general path, which arms the thread again when it may.
+ * mtealloc_set_mode() disarms every thread by changing the generation.
+ * (mte_t lives in init.c, beside the other per-thread state.)
+ */
+
+static inline bool fast(void)
+{
+	return mte_t.fast == atomic_load_explicit(&mte_g.fast_gen,
+						memory_order_relaxed);
+}
+
+__attribute__((noinline)) static void fast_arm(void)
+{
+	unsigned g = atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
+
+	if (g != MTE_FAST_OFF && !mte_detour && mte_thread_gen == g &&
+	    mte_je_thread_fast())
+		mte_t.fast = g;
+}
+
+static inline void fast_maybe_arm(void)
+{
+	if (unlikely(atomic_load_explicit(&mte_g.fast_gen,
+			memory_order_relaxed) != MTE_FAST_OFF))
+		fast_arm();
+}
+
 /* ---- the exported API ---- */
 
-EXPORT void *malloc(size_t size)
+__attribute__((noinline))
+static void *malloc_slow(size_t size, const void *caller)
 {
 	bool tco;
 	void *p;
@@ -169,12 +206,26 @@ EXPORT void *malloc(size_t size)
 	if (starting())
 		return boot_alloc(size, 16);
 	tco = unchecked_begin();
-	p = mte_heap_alloc(size, 0, false, CALLER);
+	p = mte_heap_alloc(size, 0, false, caller);
 	unchecked_end(tco);
+	fast_maybe_arm();
 	return p;
 }
 
-EXPORT void free(void *p)
+EXPORT void *malloc(size_t size)
+{
+	if (likely(fast()) && likely(size < MTE_JE_FAST_MAX)) {
+		void *p = mte_je_malloc_fn(size);
+
+		if (likely(p))
+			mte_stat_add(MTE_STAT_allocs, 1);
+		return p;
+	}
+	return malloc_slow(size, CALLER);
+}
+
+__attribute__((noinline))
+static void free_slow(void *p, const void *caller)
 {
 	bool tco;
 
@@ -183,8 +234,27 @@ EXPORT void free(void *p)
 	if (starting())
 		return;		/* nothing but boot memory exists yet */
 	tco = unchecked_begin();
-	mte_heap_free(p, CALLER);
+	mte_heap_free(p, caller);
 	unchecked_end(tco);
+	fast_maybe_arm();
+}
+
+/*
+ * Only the thread's cached page-map leaf is looked at here, so that the
+ * fast path needs no stack frame; a miss goes the general way, which
+ * caches the leaf for next time.
+ */
+EXPORT void free(void *p)
+{
+	bool in = false;
+
+	if (likely(fast()) && likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
+	    mte_in_heap_cached((uintptr_t)p, &in) && likely(in)) {
+		mte_stat_add(MTE_STAT_frees, 1);
+		mte_je_free_fn(p);
+		return;
+	}
+	free_slow(p, CALLER);
 }
 
 EXPORT void *calloc(size_t n, size_t size)

@@ -5,13 +5,15 @@
  * jemalloc.h.
  *
  * Each thread is bound to one of our arenas (round robin, thread.arena)
- * on its first allocation, so that jemalloc's own malloc() and free(),
+ * on its first allocation; arenas beyond the first are created when the
+ * first thread needs them, as jemalloc creates its own, so that jemalloc's own malloc() and free(),
  * its fast paths, serve it from our extents; requests those cannot express
  * (alignment, zeroing, huge sizes) name the arena with mallocx().
  * jemalloc's automatic thread cache stays on: nothing else in the process
  * uses jemalloc, so the cache only ever holds our chunks.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,13 +24,8 @@
 #define MAX_ARENAS 64
 
 #define CLASS_TABLE_MAX 32768	/* sizes below this: usable size from a table */
-/*
- * jemalloc sends requests from 8 MiB up (its default oversize_threshold)
- * to a huge arena of its own when no arena is named; ours must name one.
- */
-#define FAST_MAX (4UL << 20)
-
-static unsigned arenas[MAX_ARENAS];
+static _Atomic unsigned arenas[MAX_ARENAS];	/* 0: not created yet */
+static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t class_size[CLASS_TABLE_MAX / MTE_GRANULE + 1];
 static unsigned narenas;
 static _Atomic unsigned next_arena;
@@ -39,13 +36,31 @@ static MTE_TLS int thread_flags;	/* MALLOCX_ARENA(ours), 0 until set */
  * mallocx()/dallocx().  Each thread is bound to one of our arenas
  * (thread.arena), so they allocate from our extents.  NULL if jemalloc
  * cannot be found by name, and then mallocx() is used throughout.
+ * api.c's pass-through fast path calls them directly.
  */
-static void *(*je_malloc)(size_t);
-static void (*je_free)(void *);
+void *(*mte_je_malloc_fn)(size_t);
+void (*mte_je_free_fn)(void *);
+static MTE_TLS bool thread_bound;	/* thread.arena took */
+
+/* Arena slot i, created with our hooks if it is not yet; 0 on failure. */
+static unsigned create_arena(unsigned i)
+{
+	extent_hooks_t *hooks = &mte_extent_hooks;
+	unsigned a = atomic_load(&arenas[i]);
+	size_t sz = sizeof(a);
+
+	if (a)
+		return a;
+	pthread_mutex_lock(&arenas_lock);
+	a = atomic_load(&arenas[i]);
+	if (!a && !mallctl("arenas.create", &a, &sz, &hooks, sizeof(hooks)))
+		atomic_store(&arenas[i], a);
+	pthread_mutex_unlock(&arenas_lock);
+	return a;
+}
 
 bool mte_backend_init(unsigned n, const char **why)
 {
-	extent_hooks_t *hooks = &mte_extent_hooks;
 	size_t page, sz = sizeof(page);
 	unsigned i;
 
@@ -57,33 +72,27 @@ bool mte_backend_init(unsigned n, const char **why)
 		*why = "cannot map the heap's page map";
 		return false;
 	}
-	if (n == 0) {
+	if (n == 0) {		/* as jemalloc: four per CPU */
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-		n = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+		n = cpus < 1 ? 4 : cpus > MAX_ARENAS / 4 ? MAX_ARENAS
+							 : 4 * (unsigned)cpus;
 	}
 	if (n > MAX_ARENAS)
 		n = MAX_ARENAS;
-	for (i = 0; i < n; i++) {
-		sz = sizeof(arenas[i]);
-		if (mallctl("arenas.create", &arenas[i], &sz, &hooks,
-			    sizeof(hooks))) {
-			if (i == 0) {
-				*why = "jemalloc refused mallctl(\"arenas.create\")";
-				return false;
-			}
-			break;
-		}
+	narenas = n;
+	if (!create_arena(0)) {
+		*why = "jemalloc refused mallctl(\"arenas.create\")";
+		return false;
 	}
-	narenas = i;
 	{
 		void *h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
 
 		if (h) {
-			je_malloc = (void *(*)(size_t))dlsym(h, "malloc");
-			je_free = (void (*)(void *))dlsym(h, "free");
-			if (!je_malloc || !je_free)
-				je_malloc = NULL;
+			mte_je_malloc_fn = (void *(*)(size_t))dlsym(h, "malloc");
+			mte_je_free_fn = (void (*)(void *))dlsym(h, "free");
+			if (!mte_je_malloc_fn || !mte_je_free_fn)
+				mte_je_malloc_fn = mte_je_free_fn = NULL;
 		}
 	}
 	/* nallocx() is a call into jemalloc; the hot path looks sizes up. */
@@ -96,14 +105,24 @@ bool mte_backend_init(unsigned n, const char **why)
 static inline int arena_flags(void)
 {
 	if (unlikely(!thread_flags)) {
-		unsigned a = arenas[atomic_fetch_add_explicit(&next_arena, 1,
-				memory_order_relaxed) % narenas];
+		unsigned a = create_arena(atomic_fetch_add_explicit(&next_arena,
+				1, memory_order_relaxed) % narenas);
 
-		if (mallctl("thread.arena", NULL, NULL, &a, sizeof(a)))
-			je_malloc = NULL;	/* unbound: name the arena always */
+		if (!a)
+			a = atomic_load(&arenas[0]);	/* made at start-up */
+
+		/* unbound, malloc() would use jemalloc's arenas: name ours */
+		thread_bound = !mallctl("thread.arena", NULL, NULL, &a,
+					sizeof(a));
 		thread_flags = MALLOCX_ARENA(a);
 	}
 	return thread_flags;
+}
+
+bool mte_je_thread_fast(void)
+{
+	arena_flags();
+	return thread_bound && mte_je_malloc_fn;
 }
 
 static inline int align_flags(size_t align)
@@ -115,16 +134,17 @@ void *mte_je_alloc(size_t size, size_t align, bool zero)
 {
 	int flags = arena_flags();
 
-	if (likely(je_malloc && align <= MTE_GRANULE && !zero && size < FAST_MAX))
-		return je_malloc(size);
+	if (likely(thread_bound && mte_je_malloc_fn && align <= MTE_GRANULE &&
+		   !zero && size < MTE_JE_FAST_MAX))
+		return mte_je_malloc_fn(size);
 	return mallocx(size ? size : 1, flags | align_flags(align) |
 		       (zero ? MALLOCX_ZERO : 0));
 }
 
 void mte_je_free(void *p)
 {
-	if (likely(je_free))
-		je_free(p);
+	if (likely(mte_je_free_fn))
+		mte_je_free_fn(p);
 	else
 		dallocx(p, 0);
 }
@@ -162,7 +182,10 @@ void mte_je_purge(void)
 	unsigned i;
 
 	for (i = 0; i < narenas; i++) {
-		mte_fmt(name, sizeof(name), "arena.%u.purge", arenas[i]);
+		if (!atomic_load(&arenas[i]))
+			continue;
+		mte_fmt(name, sizeof(name), "arena.%u.purge",
+			atomic_load(&arenas[i]));
 		mallctl(name, NULL, NULL, NULL, 0);
 	}
 }

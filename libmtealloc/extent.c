@@ -27,8 +27,6 @@
 #define MAX_UNITS	(1u << 20)
 
 unsigned mte_lg_page;
-MTE_TLS uintptr_t mte_cached_top = UINTPTR_MAX;
-MTE_TLS _Atomic uint32_t *mte_cached_leaf;
 static size_t page_size;
 static unsigned top_bits;
 static _Atomic(_Atomic uint32_t *) *pagemap;	/* [top] -> leaf[1 << LEAF_BITS] */
@@ -286,8 +284,9 @@ bool mte_in_heap_slow(const void *addr)
 	if (!e)
 		return false;
 	/* leaves are never freed, so a thread may keep a pointer to one */
-	mte_cached_top = ((uintptr_t)mte_untag(addr) >> mte_lg_page) >> LEAF_BITS;
-	mte_cached_leaf = leaf;
+	mte_t.cached_top = ((uintptr_t)mte_untag(addr) >> mte_lg_page) >>
+			   LEAF_BITS;
+	mte_t.cached_leaf = leaf;
 	return atomic_load_explicit(e, memory_order_relaxed) != 0;
 }
 

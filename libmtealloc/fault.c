@@ -225,7 +225,7 @@ static void handle_tag_fault(int sig, siginfo_t *si, void *uc)
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
-	bool detour = mte_detour;
+	bool detour = mte_detour;	/* as it was: restored on the way out */
 
 	if (depth++) {
 		char line[160];
@@ -238,7 +238,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	if (si->si_code == MTE_SEGV_MTESERR || si->si_code == MTE_SEGV_MTEAERR) {
-		mte_detour = true;
+		mte_detour_enter();
 		handle_tag_fault(sig, si, uc);
 		mte_detour = detour;
 	}

@@ -25,8 +25,9 @@
 
 #include "internal.h"
 
-struct mte_global mte_g;
+struct mte_global mte_g = { .fast_gen = MTE_FAST_OFF };
 MTE_TLS unsigned mte_thread_gen;
+MTE_TLS struct mte_thread_hot mte_t = { .cached_top = UINTPTR_MAX };
 
 static const char *const mode_list[] = { "off", "sync", "async", "asymm" };
 
@@ -105,7 +106,7 @@ void mte_thread_apply_mode(void)
 	unsigned gen = atomic_load(&mte_g.mode_gen);
 
 	if (!mte_thread_gen)
-		mte_stats_stripe = mte_stats_pick_stripe();
+		mte_stats_thread_init();
 	if (mte_g.hw_mte)
 		set_thread_ctrl(mte_thread_recovered ? MTEALLOC_MODE_OFF :
 				atomic_load(&mte_g.mode));
@@ -250,7 +251,7 @@ static void init_once(void)
 	pthread_atfork(NULL, NULL, after_fork_child);
 	if (mte_g.opt.verbose) {
 		if (mode != MTEALLOC_MODE_OFF)
-			mte_logf("mtealloc: tagging on: mode=%s, %u arenas, "
+			mte_logf("mtealloc: tagging on: mode=%s, up to %u arenas, "
 				 "extents switch to PROT_MTE when first used\n",
 				 mte_mode_name(mode), mte_je_narenas());
 		else
@@ -268,6 +269,9 @@ void mte_init_slow(void)
 		atomic_store(&mte_g.init_owner, this_tid());
 		init_once();
 		atomic_store(&mte_g.mode_gen, 1);
+		mte_g.ever_tagged = atomic_load(&mte_g.tagging);
+		if (!mte_g.ever_tagged)
+			atomic_store(&mte_g.fast_gen, 1);
 		atomic_store_explicit(&mte_g.init_state, MTE_INIT_DONE,
 				      memory_order_release);
 		return;
@@ -302,7 +306,7 @@ __attribute__((destructor)) static void mte_destructor(void)
 
 int mtealloc_set_mode(enum mtealloc_mode mode)
 {
-	unsigned m;
+	unsigned m, gen;
 
 	mte_ensure_init();
 	if ((unsigned)mode > MTEALLOC_MODE_ASYMM) {
@@ -314,15 +318,22 @@ int mtealloc_set_mode(enum mtealloc_mode mode)
 		return -1;
 	}
 	m = resolve_mode(mode);
-	if (m != MTEALLOC_MODE_OFF)
+	/* every thread leaves the fast path before anything changes */
+	atomic_store(&mte_g.fast_gen, MTE_FAST_OFF);
+	if (m != MTEALLOC_MODE_OFF) {
+		mte_g.ever_tagged = true;
 		mte_extent_enable_all();
+	}
 	atomic_store(&mte_g.mode, m);
 	atomic_store(&mte_g.tagging, m != MTEALLOC_MODE_OFF);
 	mte_g.why_untagged = m == MTEALLOC_MODE_OFF ? "mode=off was requested"
 						    : NULL;
 	mte_stats_set_state(m, m != MTEALLOC_MODE_OFF);
-	atomic_fetch_add(&mte_g.mode_gen, 1);
+	gen = atomic_fetch_add(&mte_g.mode_gen, 1) + 1;
 	mte_thread_apply_mode();
+	/* untagged chunks are jemalloc's as they are while no tag is stale */
+	if (!mte_g.ever_tagged)
+		atomic_store(&mte_g.fast_gen, gen);
 	return 0;
 }
 

@@ -20,6 +20,20 @@
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 #define MTE_TLS		__thread __attribute__((tls_model("initial-exec")))
 
+/*
+ * What malloc() and free() read on every call, for this thread, in one
+ * thread-local block: a library reaches each thread-local variable through
+ * a GOT entry of its own, so one block costs one load, not four.
+ */
+struct mte_thread_hot {
+	unsigned fast;		/* api.c: armed fast-path generation, 0 off */
+	unsigned stripe;	/* stats.c: own counter stripe; 0 is shared */
+	_Atomic uint64_t *stats;	/* ... its counters, NULL if shared */
+	uintptr_t cached_top;	/* extent.c: page-map leaf mte_in_heap() */
+	_Atomic uint32_t *cached_leaf;	/* ... looked at last */
+};
+extern MTE_TLS struct mte_thread_hot mte_t;	/* init.c */
+
 /* ---- options.c: MTEALLOC_OPTIONS, declared once in options.inc ---- */
 
 enum mte_opt_kind { MTE_OPT_BOOL, MTE_OPT_ENUM, MTE_OPT_UINT, MTE_OPT_STRING };
@@ -71,11 +85,10 @@ enum mte_stat_id {
 #define MTE_STATS_STRIDE	((MTE_STAT_COUNT + 15) & ~15)
 
 extern _Atomic uint64_t *mte_stats_stripes;	/* [stripe][STRIDE] */
-extern MTE_TLS unsigned mte_stats_stripe;
-extern MTE_TLS bool mte_stats_own_stripe;	/* no other thread writes it */
 
 void mte_stats_init(void);
-unsigned mte_stats_pick_stripe(void);
+void mte_stats_thread_init(void);	/* on a thread's first allocation */
+void mte_stats_use_stripe(unsigned stripe);	/* this thread's, 0 shared */
 void mte_stats_after_fork_child(void);
 void mte_stats_set_state(unsigned mode, bool tagging);
 uint64_t mte_stats_get(enum mte_stat_id id);
@@ -89,14 +102,14 @@ size_t mte_stats_format(char *buf, size_t size);
  */
 static inline void mte_stat_add(enum mte_stat_id id, uint64_t n)
 {
-	_Atomic uint64_t *c = &mte_stats_stripes[mte_stats_stripe *
-						 MTE_STATS_STRIDE + id];
+	_Atomic uint64_t *c = mte_t.stats;
 
-	if (likely(mte_stats_own_stripe))
-		atomic_store_explicit(c, atomic_load_explicit(c,
+	if (likely(c))
+		atomic_store_explicit(&c[id], atomic_load_explicit(&c[id],
 				memory_order_relaxed) + n, memory_order_relaxed);
 	else
-		atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&mte_stats_stripes[id], n,
+					  memory_order_relaxed);
 }
 
 /* ---- fmt.c: a small async-signal-safe formatter ---- */
@@ -135,19 +148,27 @@ enum mte_unit_state {
 
 extern struct extent_hooks_s mte_extent_hooks;
 extern unsigned mte_lg_page;
-extern MTE_TLS uintptr_t mte_cached_top;
-extern MTE_TLS _Atomic uint32_t *mte_cached_leaf;
 bool mte_in_heap_slow(const void *addr);
+
+/* Does the page-map leaf this thread used last say whether a is heap? */
+static inline bool mte_in_heap_cached(uintptr_t a, bool *in)
+{
+	uintptr_t pg = a >> mte_lg_page;
+
+	if (unlikely(pg >> MTE_LEAF_BITS != mte_t.cached_top))
+		return false;
+	*in = atomic_load_explicit(&mte_t.cached_leaf[pg &
+			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed) != 0;
+	return true;
+}
 
 /* Is addr in memory our hooks mapped?  The free() path's check. */
 static inline bool mte_in_heap(const void *addr)
 {
-	uintptr_t pg = (uintptr_t)mte_untag(addr) >> mte_lg_page;
+	bool in;
 
-	if (likely(pg >> MTE_LEAF_BITS == mte_cached_top))
-		return atomic_load_explicit(&mte_cached_leaf[pg &
-				((1u << MTE_LEAF_BITS) - 1)],
-				memory_order_relaxed) != 0;
+	if (likely(mte_in_heap_cached((uintptr_t)mte_untag(addr), &in)))
+		return in;
 	return mte_in_heap_slow(addr);
 }
 
@@ -173,6 +194,15 @@ static inline bool mte_extent_enable(const void *p, size_t len)
  * users of jemalloc.h) ---- */
 
 bool mte_backend_init(unsigned narenas, const char **why);
+/*
+ * jemalloc sends requests from 8 MiB up (its default oversize_threshold)
+ * to a huge arena of its own when no arena is named; ours must name one,
+ * so its plain malloc() serves only sizes below this.
+ */
+#define MTE_JE_FAST_MAX (4UL << 20)
+extern void *(*mte_je_malloc_fn)(size_t);	/* jemalloc's malloc(), or NULL */
+extern void (*mte_je_free_fn)(void *);		/* jemalloc's free(), or NULL */
+bool mte_je_thread_fast(void);	/* bind this thread; may it use them? */
 unsigned mte_je_narenas(void);
 void *mte_je_alloc(size_t size, size_t align, bool zero);
 void mte_je_free(void *p);
@@ -291,6 +321,17 @@ void mte_report_emit(struct mte_report *r);
 
 /* While set, this thread's allocations come from api.c's detour buffer. */
 extern MTE_TLS bool mte_detour;
+#define MTE_FAST_OFF (~0u)	/* mte_g.fast_gen when no thread may use it */
+
+/* Start detouring this thread's allocations; returns the old state. */
+static inline bool mte_detour_enter(void)
+{
+	bool was = mte_detour;
+
+	mte_detour = true;
+	mte_t.fast = 0;		/* the fast path does not look at mte_detour */
+	return was;
+}
 
 /* Bad frees: report, then abort (or, with recover=1, return). */
 void mte_report_invalid_free(const void *p, const void *pc, const char *op,
@@ -317,6 +358,8 @@ struct mte_global {
 	_Atomic bool tagging;	/* new allocations are tagged */
 	_Atomic unsigned mode;	/* effective enum mtealloc_mode */
 	_Atomic unsigned mode_gen;	/* bumped when threads must re-prctl */
+	_Atomic unsigned fast_gen;	/* mode_gen while the fast path may run */
+	bool ever_tagged;	/* tagging was on once: tags may be stale */
 	const char *why_untagged;
 	uint64_t secret;	/* keys chunk header checksums */
 	struct mte_options opt;

@@ -46,9 +46,7 @@ static void bad_free(struct mte_report *r, enum mte_cause cause,
 		     const void *p, const void *pc, const char *op,
 		     const char *why, const struct mte_region *chunk)
 {
-	bool detour = mte_detour;
-
-	mte_detour = true;	/* the report must not touch the heap */
+	bool detour = mte_detour_enter();	/* the report must not touch the heap */
 	memset(r, 0, sizeof(*r));
 	r->cause = cause;
 	r->addr = (uintptr_t)p;

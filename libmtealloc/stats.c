@@ -37,8 +37,6 @@ static union {
 static struct mte_stats_page *page = &static_page.hdr;
 _Atomic uint64_t *mte_stats_stripes =
 	(_Atomic uint64_t *)(static_page.bytes + VALUES_OFF);
-MTE_TLS unsigned mte_stats_stripe;
-MTE_TLS bool mte_stats_own_stripe;
 static _Atomic unsigned next_stripe;
 
 static void fill_header(struct mte_stats_page *pg)
@@ -88,6 +86,7 @@ static void switch_page(struct mte_stats_page *pg)
 
 	page = pg;
 	mte_stats_stripes = (_Atomic uint64_t *)((char *)pg + VALUES_OFF);
+	mte_stats_use_stripe(mte_t.stripe);	/* the calling thread's */
 	if (old != &static_page.hdr)
 		munmap(old, PAGE_BYTES);
 }
@@ -123,21 +122,20 @@ void mte_stats_set_state(unsigned mode, bool tagging)
 	page->hw_mte = mte_g.hw_mte;
 }
 
-/*
- * Called on a thread's first allocation: the first threads get a stripe
- * of their own; the rest share stripe 0.
- */
-unsigned mte_stats_pick_stripe(void)
+void mte_stats_use_stripe(unsigned stripe)
+{
+	mte_t.stripe = stripe;
+	mte_t.stats = stripe ? mte_stats_stripes + stripe * MTE_STATS_STRIDE
+			     : NULL;
+}
+
+/* The first threads get a stripe of their own; the rest share stripe 0. */
+void mte_stats_thread_init(void)
 {
 	unsigned s = atomic_fetch_add_explicit(&next_stripe, 1,
 					       memory_order_relaxed) + 1;
 
-	if (s < MTE_STATS_NSTRIPES) {
-		mte_stats_own_stripe = true;
-		return s;
-	}
-	mte_stats_own_stripe = false;
-	return 0;
+	mte_stats_use_stripe(s < MTE_STATS_NSTRIPES ? s : 0);
 }
 
 uint64_t mte_stats_get(enum mte_stat_id id)

@@ -35,9 +35,9 @@ START_TEST(counts_add_up_across_stripes)
 {
 	uint64_t before = mte_stats_get(MTE_STAT_double_frees), v;
 
-	mte_stats_stripe = 0;
+	mte_stats_use_stripe(0);
 	mte_stat_add(MTE_STAT_double_frees, 2);
-	mte_stats_stripe = MTE_STATS_NSTRIPES - 1;
+	mte_stats_use_stripe(MTE_STATS_NSTRIPES - 1);
 	mte_stat_add(MTE_STAT_double_frees, 5);
 	ck_assert_uint_eq(mte_stats_get(MTE_STAT_double_frees), before + 7);
 	ck_assert_int_eq(mtealloc_stat("double_frees", &v), 0);
