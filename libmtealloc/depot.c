@@ -59,8 +59,14 @@ static uint32_t hash_stack(uint32_t tid, const uintptr_t *pcs, unsigned n)
 static bool same(const struct mte_depot_rec *r, uint32_t hash, uint32_t tid,
 		 const uintptr_t *pcs, unsigned n)
 {
-	return r->hash == hash && r->tid == tid && r->depth == n &&
-	       !memcmp(r->pcs, pcs, n * sizeof(*pcs));
+	unsigned i;
+
+	if (r->hash != hash || r->tid != tid || r->depth != n)
+		return false;
+	for (i = 0; i < n; i++)	/* a few words: no call to memcmp() */
+		if (r->pcs[i] != pcs[i])
+			return false;
+	return true;
 }
 
 uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)

@@ -138,11 +138,19 @@ static uintptr_t find_stack_end(uintptr_t sp)
 	return 1;
 }
 
-static unsigned fp_backtrace(void **pcs, unsigned max)
+/*
+ * Walk the frame records into pcs.  With a caller, the frames before it
+ * (the allocator's own, at most 8 of them) are dropped as the walk goes,
+ * and max counts only the frames kept; *found says whether the caller
+ * was met.  Without one, every frame is kept.
+ */
+static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
+			     bool *found)
 {
 	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
 	uintptr_t sp = fp, hi;	/* our own frame record: the lowest one */
-	unsigned n = 0;
+	unsigned n = 0, dropped = 0;
+	bool keep = !caller;
 
 	if (!stack_hi)
 		stack_hi = find_stack_end(sp);
@@ -154,11 +162,17 @@ static unsigned fp_backtrace(void **pcs, unsigned max)
 
 		if (!lr)
 			break;
-		pcs[n++] = (void *)lr;
+		if (!keep && (void *)lr == caller)
+			keep = true;
+		if (keep)
+			pcs[n++] = (void *)lr;
+		else if (++dropped > 8)
+			break;
 		if (next <= fp)
 			break;
 		fp = next;
 	}
+	*found = keep;
 	return n;
 }
 #endif
@@ -195,10 +209,19 @@ uint32_t mte_trace_here(const void *caller)
 	in_capture = true;
 	n = 0;
 #if defined(__aarch64__)
-	n = fp_backtrace(pcs, depth + 8);
-	skip = first_frame(pcs, n, caller, 0);
-	if (n && (skip || pcs[0] == caller))
-		goto recorded;
+	{
+		bool found;
+
+		skip = 0;
+		n = caller ? fp_backtrace(pcs, depth, caller, &found) : 0;
+		if (n && found)
+			goto recorded;	/* already starts at the caller */
+		/* no caller, or not met: drop our own frames by address */
+		n = fp_backtrace(pcs, depth + 8, NULL, &found);
+		skip = first_frame(pcs, n, NULL, 0);
+		if (skip)
+			goto recorded;
+	}
 #endif
 	n = backtrace_unw(pcs, depth + 8);
 	skip = first_frame(pcs, n, caller, bt_adjust);
