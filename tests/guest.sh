@@ -10,6 +10,8 @@ pass=0
 fail=0
 ok() { echo "PASS: $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+# traced PATTERN WHAT: the trace read into $tr has a line matching PATTERN
+traced() { echo "$tr" | grep -q "$1" && ok "trace: $2" || bad "trace: not seen: $2"; }
 
 echo "== kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs"
 
@@ -86,6 +88,33 @@ if grep -q '^mte_tag_storage_reserve ' /proc/vmstat; then
 	mtectl status | grep -q 'counters in /proc/vmstat *yes' &&
 		ok "mtectl status sees the series' counters" ||
 		bad "mtectl status does not see the counters"
+	# the trace events, with their latencies, over the same scenario
+	ev=/sys/kernel/tracing/events/mte_tag_storage
+	if [ -d $ev ]; then
+		echo > /sys/kernel/tracing/trace
+		echo 1 > $ev/enable
+		$T/mprotect_lazy 16 >/dev/null 2>&1
+		echo 0 > $ev/enable
+		tr=$(grep -E 'mte_(tag_storage_reserve|fault_on_access):' \
+			/sys/kernel/tracing/trace)
+		echo "$tr" | grep -m 2 'mte_fault_on_access:' | cut -c1-160
+		echo "$tr" | grep -m 1 'mte_tag_storage_reserve:' | cut -c1-160
+		echo "$tr" | awk '/mte_fault_on_access:.*migrated=0 err=0/ {
+			sub(/.*latency_ns=/, ""); n++; s += $1 }
+			END { if (n) printf "  %d faults handled, %.1f us each on average\n", n, s / n / 1000 }'
+		traced 'mte_fault_on_access: .*tries=1 migrated=0 err=0 latency_ns=[0-9]' \
+			"mte_fault_on_access carries its latency"
+		traced 'mte_tag_storage_reserve: .*err=0 latency_ns=[0-9]' \
+			"mte_tag_storage_reserve carries its latency"
+		traced 'mte_fault_on_access: .*tries=4 migrated=0 err=0' \
+			"an injected failure shows as a fault that took 4 tries"
+		traced 'mte_fault_on_access: .*tries=8 migrated=0 err=-16' \
+			"endless failures show as 8 tries, then -EBUSY"
+		traced 'mte_fault_on_access: .*migrated=1 err=0' \
+			"the page whose block was pinned shows as migrated"
+	else
+		bad "no trace events under $ev"
+	fi
 else
 	echo "  (the stock kernel: nothing to check)"
 fi

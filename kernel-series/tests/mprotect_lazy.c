@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,9 +73,15 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 }
 
-static int write_knob(long n)
+/* Write n to the series' debugfs knob mte_tag_storage/<name>. */
+static int write_knob(const char *name, long n)
 {
-	FILE *f = fopen("/sys/kernel/debug/mte_tag_storage/fail_next", "w");
+	char path[96];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/mte_tag_storage/%s",
+		 name);
+	f = fopen(path, "w");
 
 	if (!f)
 		return -1;
@@ -102,7 +109,7 @@ static void injected_failures(void)
 	for (i = 0; i < n; i++)
 		q[i * PAGE] = (unsigned char)(i + 11);
 	mprotect(q, n * PAGE, PROT_READ | PROT_WRITE | 0x20);
-	if (write_knob(3)) {
+	if (write_knob("fail_next", 3)) {
 		puts("  (no /sys/kernel/debug/mte_tag_storage/fail_next)");
 		return;
 	}
@@ -110,19 +117,96 @@ static void injected_failures(void)
 	      "succeeds with its data");
 	check(vmstat("mte_fault_replay") - replays == 3,
 	      "injected: each failure counted in mte_fault_replay");
-	write_knob(1000);
+	write_knob("fail_next", 1000);
 	pid = fork();
 	if (pid == 0) {
 		(void)*(volatile unsigned char *)(q + 5 * PAGE);
 		_exit(0);
 	}
 	waitpid(pid, &status, 0);
-	write_knob(0);
+	write_knob("fail_next", 0);
 	check(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
 	      "injected: endless failures end the access with SIGBUS, not a hang");
 	for (i = 0; i < n && q[i * PAGE] == (unsigned char)(i + 11); i++)
 		;
 	check(i == n, "injected: every byte is still there afterwards");
+}
+
+/*
+ * Give the granule at g tag t, then read g through a tag-0 pointer: the
+ * si_code of the fault that follows, 0 if none (the SIGSEGV handler is
+ * on_segv).
+ */
+static int tag_then_touch_untagged(unsigned char *g, unsigned long t)
+{
+	volatile unsigned char *tagged = (void *)((uintptr_t)g | (t << 56));
+
+#if defined(__aarch64__)
+	__asm__ volatile(".arch armv8.5-a+memtag\n\tstg %0, [%0]"
+			 : : "r"(tagged) : "memory");
+#endif
+	fault_code = 0;
+	if (!sigsetjmp(jmp, 1))
+		(void)*(volatile unsigned char *)g;
+	return fault_code;
+}
+
+/* The page frame behind p, from /proc/self/pagemap (root only); 0 if none. */
+static uint64_t pfn_of(const void *p)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)p / PAGE * sizeof(e))) !=
+	    (ssize_t)sizeof(e))
+		e = 0;
+	close(fd);
+	return e >> 63 ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * With the series: a page whose storage block acts pinned (debugfs
+ * pin_next) is not retried in vain but migrated to a page whose storage
+ * can be had; its data, all of it, and its tag checks come along.
+ */
+static void pinned_block_migrates(void)
+{
+	size_t n = 4, i;
+	long long migrated = vmstat("mte_fault_migrate");
+	unsigned char *q = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile unsigned char *tagged;
+	uint64_t before, after;
+	char what[160];
+
+	if (q == MAP_FAILED)
+		return;
+	madvise(q, n * PAGE, MADV_NOHUGEPAGE);
+	for (i = 0; i < n * PAGE; i++)
+		q[i] = (unsigned char)(i * 13 + 5);
+	before = pfn_of(q);
+	mprotect(q, n * PAGE, PROT_READ | PROT_WRITE | 0x20);
+	if (write_knob("pin_next", 1)) {
+		puts("  (no /sys/kernel/debug/mte_tag_storage/pin_next)");
+		return;
+	}
+	(void)*(volatile unsigned char *)(q + 7);	/* faults, migrates */
+	write_knob("pin_next", 0);
+	after = pfn_of(q);
+	check(vmstat("mte_fault_migrate") - migrated == 1,
+	      "pinned: the page was migrated, and mte_fault_migrate counted it");
+	snprintf(what, sizeof(what), "pinned: it lives in another page frame "
+		 "now (pfn %#llx -> %#llx)", (unsigned long long)before,
+		 (unsigned long long)after);
+	check(before && after && before != after, what);
+	for (i = 0; i < n * PAGE && q[i] == (unsigned char)(i * 13 + 5); i++)
+		;
+	check(i == n * PAGE, "pinned: every byte came along with the page");
+	tagged = (void *)((uintptr_t)q | (3UL << 56));
+	check(tag_then_touch_untagged(q, 3) == 9 && *tagged == 5,
+	      "pinned: tag checks work on the migrated page");
 }
 
 int main(int argc, char **argv)
@@ -186,21 +270,17 @@ int main(int argc, char **argv)
 		unsigned char *g = p + len / 2;
 		volatile unsigned char *tagged = (void *)((uintptr_t)g | (5UL << 56));
 
-#if defined(__aarch64__)
-		__asm__ volatile(".arch armv8.5-a+memtag\n\tstg %0, [%0]"
-				 : : "r"(tagged) : "memory");
-#endif
-		fault_code = 0;
-		if (!sigsetjmp(jmp, 1))
-			(void)*(volatile unsigned char *)g;	/* tag 0 != 5 */
-		check(fault_code == 9, "a tag mismatch faults with SEGV_MTESERR");
+		check(tag_then_touch_untagged(g, 5) == 9,
+		      "a tag mismatch faults with SEGV_MTESERR");
 		fault_code = 0;
 		if (!sigsetjmp(jmp, 1))
 			(void)*tagged;
 		check(fault_code == 0, "the matching tag does not fault");
 	}
-	if (series)
+	if (series) {
 		injected_failures();
+		pinned_block_migrates();
+	}
 	printf("mprotect_lazy: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
