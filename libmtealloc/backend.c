@@ -91,8 +91,10 @@ bool mte_backend_init(unsigned n, const char **why)
 		if (h) {
 			mte_je_malloc_fn = (void *(*)(size_t))dlsym(h, "malloc");
 			mte_je_free_fn = (void (*)(void *))dlsym(h, "free");
-			if (!mte_je_malloc_fn || !mte_je_free_fn)
-				mte_je_malloc_fn = mte_je_free_fn = NULL;
+			if (!mte_je_malloc_fn || !mte_je_free_fn) {
+				mte_je_malloc_fn = NULL;
+				mte_je_free_fn = NULL;
+			}
 		}
 	}
 	/* nallocx() is a call into jemalloc; the hot path looks sizes up. */

@@ -32,7 +32,7 @@ static unsigned top_bits;
 static _Atomic(_Atomic uint32_t *) *pagemap;	/* [top] -> leaf[1 << LEAF_BITS] */
 #define LEAF_BITS	MTE_LEAF_BITS
 #define VA_BITS		MTE_VA_BITS
-static struct mte_unit *units;
+struct mte_unit *mte_units;
 static _Atomic unsigned nunits;
 static _Atomic bool warned_mprotect;
 
@@ -50,8 +50,9 @@ bool mte_extent_init(size_t page)
 	mte_lg_page = (unsigned)__builtin_ctzl(page);
 	top_bits = VA_BITS - mte_lg_page - LEAF_BITS;
 	pagemap = map_anon(sizeof(*pagemap) << top_bits, PROT_READ | PROT_WRITE);
-	units = map_anon(sizeof(*units) * MAX_UNITS, PROT_READ | PROT_WRITE);
-	return pagemap && units;
+	mte_units = map_anon(sizeof(*mte_units) * MAX_UNITS,
+			     PROT_READ | PROT_WRITE);
+	return pagemap && mte_units;
 }
 
 static _Atomic uint32_t *leaf_of(uintptr_t pg, bool create)
@@ -90,12 +91,20 @@ static _Atomic uint32_t *entry_of(const void *addr, _Atomic uint32_t **leafp)
 	return &leaf[pg & ((1u << LEAF_BITS) - 1)];
 }
 
-struct mte_unit *mte_unit_of(const void *addr)
+/* The slow half of mte_unit_of(): find the leaf, and remember it. */
+struct mte_unit *mte_unit_of_slow(const void *addr)
 {
-	_Atomic uint32_t *e = entry_of(addr, NULL);
-	uint32_t idx = e ? atomic_load_explicit(e, memory_order_acquire) : 0;
+	_Atomic uint32_t *leaf = NULL, *e = entry_of(addr, &leaf);
+	uint32_t idx;
 
-	return idx ? &units[idx - 1] : NULL;
+	if (!e)
+		return NULL;
+	/* leaves are never freed, so a thread may keep a pointer to one */
+	mte_t.cached_top = ((uintptr_t)mte_untag(addr) >> mte_lg_page) >>
+			   LEAF_BITS;
+	mte_t.cached_leaf = leaf;
+	idx = atomic_load_explicit(e, memory_order_acquire);
+	return idx ? &mte_units[idx - 1] : NULL;
 }
 
 static void set_pages(uintptr_t base, size_t size, uint32_t value)
@@ -118,9 +127,9 @@ static bool register_unit(void *p, size_t size)
 
 	if (idx >= MAX_UNITS || (base + size) >> VA_BITS)
 		return false;
-	units[idx].base = base;
-	units[idx].size = size;
-	atomic_store(&units[idx].state, MTE_UNIT_UNTAGGED);
+	mte_units[idx].base = base;
+	mte_units[idx].size = size;
+	atomic_store(&mte_units[idx].state, MTE_UNIT_UNTAGGED);
 	set_pages(base, size, idx + 1);
 	mte_stat_add(MTE_STAT_extents_mapped, 1);
 	mte_stat_add(MTE_STAT_bytes_mapped, size);
@@ -276,18 +285,9 @@ static bool enable_unit(struct mte_unit *u)
 	return st == MTE_UNIT_ENABLED;
 }
 
-/* The slow half of mte_in_heap(): find the leaf, and remember it. */
 bool mte_in_heap_slow(const void *addr)
 {
-	_Atomic uint32_t *leaf = NULL, *e = entry_of(addr, &leaf);
-
-	if (!e)
-		return false;
-	/* leaves are never freed, so a thread may keep a pointer to one */
-	mte_t.cached_top = ((uintptr_t)mte_untag(addr) >> mte_lg_page) >>
-			   LEAF_BITS;
-	mte_t.cached_leaf = leaf;
-	return atomic_load_explicit(e, memory_order_relaxed) != 0;
+	return mte_unit_of_slow(addr) != NULL;
 }
 
 bool mte_extent_enable_slow(const void *p, size_t len)
@@ -312,11 +312,11 @@ size_t mte_extent_enable_all(void)
 	if (n > MAX_UNITS)
 		n = MAX_UNITS;
 	for (i = 0; i < n; i++) {
-		unsigned st = atomic_load(&units[i].state);
+		unsigned st = atomic_load(&mte_units[i].state);
 
-		if (units[i].size && st == MTE_UNIT_UNTAGGED &&
-		    enable_unit(&units[i]))
-			bytes += units[i].size;
+		if (mte_units[i].size && st == MTE_UNIT_UNTAGGED &&
+		    enable_unit(&mte_units[i]))
+			bytes += mte_units[i].size;
 	}
 	return bytes;
 }

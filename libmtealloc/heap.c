@@ -214,7 +214,9 @@ static bool validate(const void *p, const void *pc, const char *op,
 		return false;
 	}
 	h = hdr_of(user);
-	*w = atomic_load_explicit(&h->word, memory_order_acquire);
+	/* relaxed: a pointer handed to another thread came with the
+	 * program's own synchronisation */
+	*w = atomic_load_explicit(&h->word, memory_order_relaxed);
 	if (likely(chunk_word_valid((uintptr_t)user, *w, mte_g.secret) &&
 		   chunk_state(*w) == CHUNK_ALLOCATED &&
 		   mte_mem_tag(user) == ptag))
@@ -258,7 +260,8 @@ static void free_tagged(void *p, const void *pc, const char *op)
 	fw = chunk_word((uintptr_t)user, chunk_size(w), CHUNK_FREED,
 			chunk_lg_align(w), mte_g.secret);
 	/* The state change is atomic, so of two racing frees one loses. */
-	if (!atomic_compare_exchange_strong(&h->word, &w, fw)) {
+	if (!atomic_compare_exchange_strong_explicit(&h->word, &w, fw,
+			memory_order_relaxed, memory_order_relaxed)) {
 		mte_report_double_free(p, pc, op, "the chunk was freed by "
 			"another thread at the same time", NULL);
 		return;

@@ -173,7 +173,27 @@ static inline bool mte_in_heap(const void *addr)
 }
 
 bool mte_extent_init(size_t page);
-struct mte_unit *mte_unit_of(const void *addr);
+extern struct mte_unit *mte_units;	/* page-map entry n names unit n - 1 */
+struct mte_unit *mte_unit_of_slow(const void *addr);
+
+/*
+ * The unit holding addr, or NULL if it is not heap memory of ours.  The
+ * entry is read relaxed: the unit is then reached through the index the
+ * entry holds, an address dependency, which orders those reads after it
+ * (as the kernel's READ_ONCE); the slow path, which finds the leaf,
+ * acquires.
+ */
+static inline struct mte_unit *mte_unit_of(const void *addr)
+{
+	uintptr_t pg = (uintptr_t)mte_untag(addr) >> mte_lg_page;
+	uint32_t idx;
+
+	if (unlikely(pg >> MTE_LEAF_BITS != mte_t.cached_top))
+		return mte_unit_of_slow(addr);
+	idx = atomic_load_explicit(&mte_t.cached_leaf[pg &
+			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed);
+	return idx ? &mte_units[idx - 1] : NULL;
+}
 /* Make [p, p + len) PROT_MTE if it is not yet; false if it cannot be. */
 bool mte_extent_enable_slow(const void *p, size_t len);
 /* Add PROT_MTE to every unit mapped so far; returns bytes enabled. */
