@@ -156,6 +156,11 @@ void mte_je_free_sized(void *p, size_t size, size_t align)
 	sdallocx(p, size, align_flags(align));
 }
 
+size_t mte_je_expand(void *p, size_t size)
+{
+	return xallocx(p, size, 0, 0);
+}
+
 void *mte_je_realloc(void *p, size_t size)
 {
 	return rallocx(p, size ? size : 1, arena_flags());

@@ -338,6 +338,56 @@ size_t mte_heap_usable(const void *p, const void *pc)
 	       mte_je_usable(p) : 0;
 }
 
+/*
+ * Grow a large tagged chunk where it stands, as jemalloc can when the
+ * memory after it is free: only the new tail is tagged, with the chunk's
+ * tag, unless the new right neighbour carries that tag, in which case the
+ * whole chunk takes a new one.  NULL if it cannot grow in place; then
+ * *raced says whether that is because another thread freed it meanwhile.
+ * The header changes first, atomically, so that such a free loses.
+ */
+#define GROW_IN_PLACE_MIN (16 * 1024)	/* jemalloc's large sizes */
+
+static void *grow_in_place(void *p, uint64_t w, size_t size, size_t usable,
+			   bool *raced)
+{
+	char *user = mte_untag(p), *base = user - MTE_GRANULE, *q = (char *)p;
+	size_t req = chunk_request(size, 0), usize;
+	struct chunk_hdr *h = hdr_of(user);
+	unsigned tag = mte_ptr_tag(p);
+	uint64_t nw;
+
+	*raced = false;
+	if (usable < GROW_IN_PLACE_MIN || size > CHUNK_MAX_SIZE)
+		return NULL;
+	nw = chunk_word((uintptr_t)user, size, CHUNK_ALLOCATED, 0,
+			mte_g.secret);
+	if (!atomic_compare_exchange_strong_explicit(&h->word, &w, nw,
+			memory_order_relaxed, memory_order_relaxed)) {
+		*raced = true;
+		return NULL;
+	}
+	usize = mte_je_expand(base, req);
+	if (usize >= req && !mte_extent_enable(base, usize))
+		usize = mte_je_expand(base, usable + MTE_GRANULE); /* back */
+	if (usize < req) {
+		atomic_store_explicit(&h->word, w, memory_order_relaxed);
+		return NULL;
+	}
+	if (neighbour_tag(base + usize + MTE_GRANULE, base + usize - 1) ==
+	    (int)tag) {
+		q = mte_irg(user, mte_exclude_mask(
+			neighbour_tag(base - MTE_GRANULE, base),
+			(int)tag, (int)tag));
+		mte_tag_range(q, usize - MTE_GRANULE);
+	} else {
+		mte_tag_range(mte_with_tag(user + usable, tag),
+			      usize - MTE_GRANULE - usable);
+	}
+	mte_stat_add(MTE_STAT_bytes_tagged, usize - MTE_GRANULE - usable);
+	return q;
+}
+
 void *mte_heap_realloc(void *p, size_t size, const void *pc)
 {
 	size_t req, align, usable;
@@ -377,6 +427,20 @@ void *mte_heap_realloc(void *p, size_t size, const void *pc)
 				return NULL;
 			}
 			return (void *)p;
+		}
+		if (!chunk_lg_align(w) && size > usable) {
+			bool raced;
+
+			q = grow_in_place(p, w, size, usable, &raced);
+			if (q)
+				return q;
+			if (raced) {
+				mte_report_double_free(p, pc, "realloc", "the "
+					"chunk was freed by another thread",
+					NULL);
+				errno = EINVAL;
+				return NULL;
+			}
 		}
 	}
 	q = mte_heap_alloc(size, 0, false, pc);

@@ -228,6 +228,8 @@ void *mte_je_alloc(size_t size, size_t align, bool zero);
 void mte_je_free(void *p);
 void mte_je_free_sized(void *p, size_t size, size_t align);
 void *mte_je_realloc(void *p, size_t size);
+/* Resize p in place to hold size bytes; returns its usable size after. */
+size_t mte_je_expand(void *p, size_t size);
 size_t mte_je_usable(const void *p);
 size_t mte_je_good_size(size_t size, size_t align);
 void mte_je_purge(void);

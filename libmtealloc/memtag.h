@@ -128,6 +128,12 @@ static inline void mte_dc_gzva(void *p)
 			 : : "r"(p) : "memory");
 }
 
+static inline void mte_dc_gva(void *p)
+{
+	__asm__ volatile(MTE_ASM_ARCH "dc gva, %0"
+			 : : "r"(p) : "memory");
+}
+
 static inline size_t mte_dczid_block(void)
 {
 	uint64_t dczid;
@@ -192,6 +198,7 @@ static inline void mte_st2g(void *p) { (void)p; }
 static inline void mte_stzg(void *p) { memset(mte_untag(p), 0, 16); }
 static inline void mte_stz2g(void *p) { memset(mte_untag(p), 0, 32); }
 static inline void mte_dc_gzva(void *p) { (void)p; }
+static inline void mte_dc_gva(void *p) { (void)p; }
 static inline size_t mte_dczid_block(void) { return 0; }
 static inline bool mte_get_tco(void) { return false; }
 static inline void mte_set_tco(bool on) { (void)on; }
@@ -199,45 +206,42 @@ static inline void mte_set_tco(bool on) { (void)on; }
 #endif /* __aarch64__ */
 
 /*
- * Set the memory tag of [p, p + len) to p's tag.  p and len are granule
- * aligned.  ST2G does two granules per instruction.
+ * Set the memory tag of [p, p + len) to p's tag, and with zero also zero
+ * it, in one pass: granule by granule up to a DCZID block boundary, then
+ * a whole block per DC GVA (DC GZVA), then pairs of granules per ST2G
+ * (STZ2G) for the tail.  p and len are granule aligned.
  */
-static inline void mte_tag_range(void *p, size_t len)
+static inline void mte_tag_blocks(void *p, size_t len, bool zero)
 {
 	char *c = p, *end = c + len;
+	size_t bs = len >= 256 ? mte_dczid_block() : 0;
 
+	if (bs && len >= 4 * bs) {
+		for (; ((uintptr_t)c & (bs - 1)) && c < end; c += MTE_GRANULE)
+			zero ? mte_stzg(c) : mte_stg(c);
+		for (; c + bs <= end; c += bs)
+			zero ? mte_dc_gzva(c) : mte_dc_gva(c);
+	}
 	for (; c + 2 * MTE_GRANULE <= end; c += 2 * MTE_GRANULE)
-		mte_st2g(c);
+		zero ? mte_stz2g(c) : mte_st2g(c);
 	if (c < end)
-		mte_stg(c);
+		zero ? mte_stzg(c) : mte_stg(c);
 }
 
-/*
- * Zero [p, p + len) and set its memory tag to p's tag, in one pass: STZG
- * up to a DCZID block boundary, DC GZVA for whole blocks, STZG for the
- * tail.  On stubs this is memset.
- */
+/* Set the memory tag of [p, p + len) to p's tag. */
+static inline void mte_tag_range(void *p, size_t len)
+{
+	mte_tag_blocks(p, len, false);
+}
+
+/* The same, zeroing the memory too; on stubs this is memset. */
 static inline void mte_tag_zero_range(void *p, size_t len)
 {
-	char *c = p, *end = c + len;
-	size_t bs = mte_dczid_block();
-
 	if (!mte_arch_supported()) {
 		memset(mte_untag(p), 0, len);
 		return;
 	}
-	if (bs && len >= 4 * bs) {
-		while (((uintptr_t)c & (bs - 1)) && c < end) {
-			mte_stzg(c);
-			c += MTE_GRANULE;
-		}
-		for (; c + bs <= end; c += bs)
-			mte_dc_gzva(c);
-	}
-	for (; c + 2 * MTE_GRANULE <= end; c += 2 * MTE_GRANULE)
-		mte_stz2g(c);
-	if (c < end)
-		mte_stzg(c);
+	mte_tag_blocks(p, len, true);
 }
 
 #endif /* MTEALLOC_MEMTAG_H */

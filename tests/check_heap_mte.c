@@ -105,6 +105,41 @@ START_TEST(whole_usable_size_tagged)
 }
 END_TEST
 
+/*
+ * Growing a large chunk by realloc: jemalloc can often extend it where it
+ * stands, and then only the new tail is tagged.  Either way the data
+ * stays, all of the usable size carries the pointer's tag, and the byte
+ * after it faults.
+ */
+START_TEST(realloc_growth_keeps_data_and_tags)
+{
+	size_t sz = 20000, old = 0, i, off, u;
+	unsigned in_place = 0;
+	char *p = NULL, *q;
+
+	for (; sz <= (2u << 20); old = sz, sz += sz / 2) {
+		q = realloc(p, sz);
+		ck_assert_ptr_nonnull(q);
+		if (p && mte_untag(q) == mte_untag(p))
+			in_place++;
+		for (i = 0; i < old; i += 997)
+			ck_assert_int_eq(q[i], (char)(i * 7));
+		for (i = old; i < sz; i++)
+			q[i] = (char)(i * 7);
+		u = malloc_usable_size(q);
+		for (off = 0; off < u; off += 16)
+			if (mte_mem_tag(q + off) != mte_ptr_tag(q))
+				break;
+		ck_assert_uint_eq(off, u);
+		ck_assert_int_eq(fault_of(write_byte, q + u), MTE_SEGV_MTESERR);
+		p = q;
+	}
+	free(p);
+	/* a fresh process has free memory after its one large chunk */
+	ck_assert_uint_gt(in_place, 0);
+}
+END_TEST
+
 START_TEST(overflow_faults_sync)
 {
 	size_t sizes[] = { 1, 16, 100, 112, 4000, 300000, 3 << 20 }, i;
@@ -299,6 +334,7 @@ Suite *suite_heap_mte(void)
 	tcase_add_test(tc, tags_nonzero_and_neighbours_differ);
 	tcase_add_test(tc, free_retags);
 	tcase_add_test(tc, whole_usable_size_tagged);
+	tcase_add_test(tc, realloc_growth_keeps_data_and_tags);
 	tcase_add_test(tc, overflow_faults_sync);
 	tcase_add_test(tc, underflow_faults_sync);
 	tcase_add_test(tc, use_after_free_faults_sync);
