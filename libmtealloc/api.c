@@ -88,9 +88,18 @@ static void *detour_alloc(size_t size, size_t align)
 	return memset(detour_buf + off, 0, size);
 }
 
-/* True when the caller must use the bootstrap buffer. */
+/*
+ * True when the caller must use the bootstrap buffer.  A thread whose
+ * mode is applied for the current generation has seen start-up finish
+ * (it is applied only after), so it skips the acquire load.
+ */
 static inline bool starting(void)
 {
+	unsigned g = mte_thread_gen;
+
+	if (likely(g && g == atomic_load_explicit(&mte_g.mode_gen,
+						  memory_order_relaxed)))
+		return false;
 	if (likely(atomic_load_explicit(&mte_g.init_state,
 			memory_order_acquire) == MTE_INIT_DONE)) {
 		mte_thread_check();
