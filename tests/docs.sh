@@ -1,7 +1,9 @@
 #!/bin/sh
 # docs.sh - the manual pages say what the code does: every option key
 # (options.inc) and every counter (stats.inc) is documented in
-# libmtealloc(3), and every page renders without a groff warning.
+# libmtealloc(3), and every page renders without a groff warning; and the
+# kernel series is whole: every patch its series file names is here (in a
+# distribution tarball too), and the cover letter counts them.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 man3="$top_srcdir/man/libmtealloc.3"
@@ -17,6 +19,16 @@ for s in $stats; do
 	grep -Eq "^\.BR? .*\b$s\b" "$man3" && ok "counter $s documented" ||
 		bad "counter $s missing from libmtealloc.3"
 done
+ks="$top_srcdir/kernel-series"
+n=0
+for p in $(grep -v '^[[:space:]]*\(#\|$\)' "$ks/series"); do
+	n=$((n + 1))
+	[ -f "$ks/$p" ] && ok "kernel-series: $p is here" ||
+		bad "kernel-series/series names $p, which is missing"
+done
+grep -q "^Subject: \[PATCH 0/$n\]" "$ks/0000-cover-letter.patch" &&
+	ok "the cover letter counts the $n patches" ||
+	bad "the cover letter's subject does not say [PATCH 0/$n]"
 if command -v groff >/dev/null; then
 	for page in "$top_srcdir"/man/*.[0-9]; do
 		out=$(groff -man -ww -z "$page" 2>&1)
