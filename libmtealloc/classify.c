@@ -32,9 +32,12 @@ bool mte_chunk_containing(uintptr_t a, struct mte_region *c, uintptr_t *hdr)
 	return false;
 }
 
-/* Nearest live chunk ending at or before a (below 'from') with tag t. */
+/*
+ * Nearest live chunk ending at or before a (below 'from') with tag t;
+ * *rank is 1 when it is the first chunk met, the one next to 'from'.
+ */
 static bool left_match(uintptr_t a, uintptr_t from, unsigned t,
-		       struct mte_region *out)
+		       struct mte_region *out, unsigned *rank)
 {
 	uintptr_t g = (from & ~(MTE_GRANULE - 1)) - MTE_GRANULE;
 	unsigned seen = 0;
@@ -43,22 +46,23 @@ static bool left_match(uintptr_t a, uintptr_t from, unsigned t,
 	       mte_unit_of((void *)g); g -= MTE_GRANULE) {
 		if (mte_mem_tag((void *)g) != 0 || !mte_chunk_at(g, out))
 			continue;
-		seen++;
+		*rank = ++seen;
 		if (!out->freed && out->tag == t && a >= out->start)
 			return true;
 	}
 	return false;
 }
 
-/* Nearest live chunk starting after a with tag t; a may be in its header. */
-static bool right_match(uintptr_t a, unsigned t, struct mte_region *out)
+/* The same to the right: a live chunk starting after a with tag t. */
+static bool right_match(uintptr_t a, unsigned t, struct mte_region *out,
+			unsigned *rank)
 {
 	uintptr_t g = a & ~(MTE_GRANULE - 1);
 	unsigned seen = 0;
 
 	while (g < a + SCAN_NEAR && seen < NEIGHBOURS && mte_unit_of((void *)g)) {
 		if (mte_mem_tag((void *)g) == 0 && mte_chunk_at(g, out)) {
-			seen++;
+			*rank = ++seen;
 			if (!out->freed && out->tag == t)
 				return true;
 			g = out->start + out->usable;	/* skip its body */
@@ -69,11 +73,19 @@ static bool right_match(uintptr_t a, unsigned t, struct mte_region *out)
 	return false;
 }
 
+/* Is an access distance bytes off the adjacent chunk n within its reach? */
+static bool within_reach(const struct mte_region *n, bool adjacent,
+			 uintptr_t distance)
+{
+	return adjacent && distance <= (n->size > 64 ? n->size : 64);
+}
+
 void mte_classify(struct mte_report *r)
 {
 	uintptr_t a = (uintptr_t)mte_untag((void *)r->addr), hdr = 0;
 	struct mte_region c = { 0 }, l = { 0 }, rt = { 0 };
 	bool in_c, has_l, has_r;
+	unsigned l_rank = 0, r_rank = 0;
 
 	r->cause = MTE_CAUSE_TAG_MISMATCH;
 	if (!r->addr_known || !mte_unit_of((void *)a)) {
@@ -91,18 +103,24 @@ void mte_classify(struct mte_report *r)
 		r->region = c;
 		return;
 	}
+	has_l = left_match(a, in_c ? hdr : a + MTE_GRANULE, r->ptr_tag, &l,
+			   &l_rank);
+	has_r = right_match(a, r->ptr_tag, &rt, &r_rank);
 	/*
 	 * 2. inside another chunk's body, where a chunk freed with this
-	 * tag once stood: the memory was reused.  This comes before the
-	 * neighbours, which may be far off and carry the tag by chance.
+	 * tag once stood: the memory was reused, unless a chunk next door
+	 * carries the tag and the access is within its own length of it,
+	 * which makes an overflow or underflow the likelier story.
+	 * Neighbours further off may carry the tag by chance.
 	 */
-	if (in_c && mte_history_find(a, r->ptr_tag, &r->region)) {
+	if (in_c && !within_reach(&l, has_l && l_rank == 1,
+				  a - (l.start + l.size)) &&
+	    !within_reach(&rt, has_r && r_rank == 1, rt.start - a) &&
+	    mte_history_find(a, r->ptr_tag, &r->region)) {
 		r->cause = MTE_CAUSE_USE_AFTER_FREE;
 		return;
 	}
 	/* 3. a live neighbour carries the pointer's tag: ran off its end */
-	has_l = left_match(a, in_c ? hdr : a + MTE_GRANULE, r->ptr_tag, &l);
-	has_r = right_match(a, r->ptr_tag, &rt);
 	if (has_l && (!has_r || a - (l.start + l.size) <= rt.start - a)) {
 		r->cause = MTE_CAUSE_OVERFLOW;
 		r->region = l;

@@ -19,13 +19,17 @@
 #include "internal.h"
 #include "chunk.h"
 
+/* Is granule g, next to the chunk byte inside, heap memory of ours? */
+static inline bool heap_next_to(const char *g, const char *inside)
+{
+	return ((uintptr_t)g >> mte_lg_page) ==
+	       ((uintptr_t)inside >> mte_lg_page) || mte_unit_of(g);
+}
+
 /* Memory tag of granule g, or -1 where g is not heap memory of ours. */
 static inline int neighbour_tag(const char *g, const char *inside)
 {
-	if (((uintptr_t)g >> mte_lg_page) == ((uintptr_t)inside >> mte_lg_page)
-	    || mte_unit_of(g))
-		return (int)mte_mem_tag(g);
-	return -1;
+	return heap_next_to(g, inside) ? (int)mte_mem_tag(g) : -1;
 }
 
 static inline struct chunk_hdr *hdr_of(const char *user)
@@ -75,6 +79,7 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 	char *base, *user, *tagged;
 	uint16_t exclude;
 	struct chunk_hdr *h;
+	int t;
 
 	if (size > CHUNK_MAX_SIZE || size > SIZE_MAX - 2 * pad) {
 		errno = ENOMEM;
@@ -102,6 +107,13 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 				   neighbour_tag(base + usize + MTE_GRANULE,
 						 base + usize - 1),
 				   previous_tag(user));
+	/*
+	 * A freed right neighbour's old tag too: an overflow into it must
+	 * not look like a use-after-free of it in a report.
+	 */
+	if (heap_next_to(base + usize, base + usize - 1) &&
+	    (t = previous_tag(base + usize + MTE_GRANULE)) >= 0)
+		exclude |= (uint16_t)(1u << t);
 	mte_tag_range(base, pad);		/* padding and header: tag 0 */
 	tagged = mte_irg(user, exclude);
 	if (zero)
@@ -247,7 +259,7 @@ static bool validate(const void *p, const void *pc, const char *op,
 __attribute__((noinline))
 static void free_tagged(void *p, const void *pc, const char *op)
 {
-	char *user = mte_untag(p);
+	char *user = mte_untag(p), *base, *end;
 	struct chunk_hdr *h = hdr_of(user);
 	unsigned ptag = mte_ptr_tag(p);
 	size_t req, align, usable;
@@ -270,11 +282,18 @@ static void free_tagged(void *p, const void *pc, const char *op)
 	h->free_ctx = (ctx & CHUNK_CTX_MASK) |
 		      (uint32_t)ptag << CHUNK_OLDTAG_SHIFT;
 	mte_history_record(p, chunk_size(w), h->alloc_ctx, ctx);
-	/* Retag, so that the old pointer no longer matches. */
-	mte_tag_range(mte_irg(user, mte_exclude_mask(-1, -1, (int)ptag)),
+	/*
+	 * Retag, so that the old pointer no longer matches, and with neither
+	 * neighbour's tag, so that an overflow into the freed chunk faults.
+	 */
+	base = user - chunk_pad(chunk_lg_align(w));
+	end = user + usable;
+	mte_tag_range(mte_irg(user, mte_exclude_mask(
+			neighbour_tag(base - MTE_GRANULE, base),
+			neighbour_tag(end + MTE_GRANULE, end - 1), (int)ptag)),
 		      usable);
 	mte_stat_add(MTE_STAT_frees, 1);
-	mte_je_free_sized(user - chunk_pad(chunk_lg_align(w)), req, align);
+	mte_je_free_sized(base, req, align);
 }
 
 /* Tag-0 pointers: untagged chunks, or mistakes.  False if reported. */

@@ -224,6 +224,33 @@ static void do_uaf_reused(void *mode)
 	victim_use(p);
 }
 
+/*
+ * The other way round: a chunk c was freed with tag T and its memory
+ * handed out again; its left neighbour l is made to carry T, and l
+ * overflows 4 bytes into c's body (52 past the 2000 bytes asked for).  History knows c's memory with tag T, but
+ * the chunk next door with the tag, within its own length, is the
+ * likelier story: an overflow.  2000 bytes: a size class of its own.
+ */
+static void do_overflow_over_history(void *mode)
+{
+	char *l, *c, *c2, *lt;
+	size_t u;
+
+	set_mode(mode);
+	l = victim_alloc(2000);
+	c = victim_alloc(2000);
+	u = malloc_usable_size(l);
+	if ((char *)mte_untag(c) != (char *)mte_untag(l) + u + MTE_GRANULE)
+		_exit(6);		/* not neighbours */
+	victim_free(c);
+	c2 = victim_alloc(2000);
+	if (mte_untag(c2) != mte_untag(c))
+		_exit(5);
+	lt = mte_with_tag(l, mte_ptr_tag(c));
+	mte_tag_range(lt, u);
+	victim_use(lt + u + MTE_GRANULE + 4);
+}
+
 static void do_double_free(void *mode)
 {
 	char *p;
@@ -332,6 +359,15 @@ START_TEST(uaf_of_reused_memory_beats_a_neighbour)
 	HAS("ERROR: mtealloc: use-after-free on address 0x");
 	HAS("is 0 bytes inside a 1000-byte region [0x");
 	SECTION_HAS("freed by thread T", "victim_free");
+}
+END_TEST
+
+START_TEST(adjacent_overflow_beats_history)
+{
+	run_child(do_overflow_over_history, sync_mode);
+	DIED_OF(SIGSEGV);
+	HAS("ERROR: mtealloc: heap-buffer-overflow on address 0x");
+	HAS("is 52 bytes to the right of a 2000-byte region [0x");	/* 2032 usable */
 }
 END_TEST
 
@@ -775,6 +811,7 @@ int main(void)
 	tcase_add_test(mte, recover_bad_free_continues);
 	tcase_add_test(mte, uaf_sync);
 	tcase_add_test(mte, uaf_of_reused_memory_beats_a_neighbour);
+	tcase_add_test(mte, adjacent_overflow_beats_history);
 	tcase_add_test(mte, overflow_sync);
 	tcase_add_test(mte, far_overflow_sync);
 	tcase_add_test(mte, underflow_sync);

@@ -140,6 +140,43 @@ START_TEST(realloc_growth_keeps_data_and_tags)
 }
 END_TEST
 
+/*
+ * Free a chunk's right neighbour, then overflow into it: the freed chunk's
+ * new tag avoids its neighbours', so this always faults (with a random
+ * tag it would not one time in fourteen).  And a chunk allocated beside a
+ * freed one avoids the tag that one had, so that a report cannot take
+ * the overflow for a use-after-free.  3000-byte chunks: a size class of
+ * their own, so a and b are neighbours in a fresh slab.
+ */
+START_TEST(overflow_into_a_freed_neighbour_faults)
+{
+	int i, adjacent = 0;
+
+	for (i = 0; i < 200; i++) {
+		char *a = malloc(3000), *b = malloc(3000), *c;
+		size_t u = malloc_usable_size(a);
+		unsigned old_b = mte_ptr_tag(b);
+
+		sink = b;
+		if (mte_untag(b) != mte_untag(a) + u + 16) {
+			free(a);
+			free(b);
+			continue;
+		}
+		adjacent++;
+		free(b);
+		ck_assert_int_eq(fault_of(write_byte, a + u + 16),
+				 MTE_SEGV_MTESERR);
+		free(a);
+		c = malloc(3000);	/* a's memory again, beside freed b */
+		if (mte_untag(c) == mte_untag(a))
+			ck_assert_uint_ne(mte_ptr_tag(c), old_b);
+		free(c);
+	}
+	ck_assert_int_gt(adjacent, 100);
+}
+END_TEST
+
 START_TEST(overflow_faults_sync)
 {
 	size_t sizes[] = { 1, 16, 100, 112, 4000, 300000, 3 << 20 }, i;
@@ -334,6 +371,7 @@ Suite *suite_heap_mte(void)
 	tcase_add_test(tc, tags_nonzero_and_neighbours_differ);
 	tcase_add_test(tc, free_retags);
 	tcase_add_test(tc, whole_usable_size_tagged);
+	tcase_add_test(tc, overflow_into_a_freed_neighbour_faults);
 	tcase_add_test(tc, realloc_growth_keeps_data_and_tags);
 	tcase_add_test(tc, overflow_faults_sync);
 	tcase_add_test(tc, underflow_faults_sync);
