@@ -204,6 +204,11 @@ static inline void fast_maybe_arm(void)
 
 /* ---- the exported API ---- */
 
+/*
+ * malloc() and free() reach these by a tail call, so their frame record
+ * holds the program's return address: a stack recorded below starts
+ * its walk there (mte_t.api_frame) instead of climbing our own frames.
+ */
 __attribute__((noinline))
 static void *malloc_slow(size_t size, const void *caller)
 {
@@ -215,7 +220,9 @@ static void *malloc_slow(size_t size, const void *caller)
 	if (starting())
 		return boot_alloc(size, 16);
 	tco = unchecked_begin();
+	mte_t.api_frame = __builtin_frame_address(0);
 	p = mte_heap_alloc(size, 0, false, caller);
+	mte_t.api_frame = NULL;
 	unchecked_end(tco);
 	fast_maybe_arm();
 	return p;
@@ -243,7 +250,9 @@ static void free_slow(void *p, const void *caller)
 	if (starting())
 		return;		/* nothing but boot memory exists yet */
 	tco = unchecked_begin();
+	mte_t.api_frame = __builtin_frame_address(0);
 	mte_heap_free(p, caller);
+	mte_t.api_frame = NULL;
 	unchecked_end(tco);
 	fast_maybe_arm();
 }

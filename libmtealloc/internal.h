@@ -31,6 +31,7 @@ struct mte_thread_hot {
 	_Atomic uint64_t *stats;	/* ... its counters, NULL if shared */
 	uintptr_t cached_top;	/* extent.c: page-map leaf mte_in_heap() */
 	_Atomic uint32_t *cached_leaf;	/* ... looked at last */
+	void *api_frame;	/* trace.c: the API's frame record, while in */
 };
 extern MTE_TLS struct mte_thread_hot mte_t;	/* init.c */
 

@@ -147,8 +147,10 @@ static uintptr_t find_stack_end(uintptr_t sp)
 static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 			     bool *found)
 {
-	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-	uintptr_t sp = fp, hi;	/* our own frame record: the lowest one */
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), hi;
+	/* our own frame record is the lowest; the API's, when it said */
+	uintptr_t fp = caller && mte_t.api_frame ? (uintptr_t)mte_t.api_frame
+						 : sp;
 	unsigned n = 0, dropped = 0;
 	bool keep = !caller;
 
