@@ -106,6 +106,58 @@ static int cmd_api(void)
 }
 
 /*
+ * late: started with mode=off (so malloc and free take the pass-through
+ * fast path), allocate and fill, switch tagging on with
+ * mtealloc_set_mode(), and check that the old chunks kept their data and
+ * can be freed and grown, and that new ones are tagged and checked.
+ */
+static int cmd_late(void)
+{
+	int (*set_mode)(int) = (int (*)(int))dlsym(RTLD_DEFAULT,
+						    "mtealloc_set_mode");
+	enum { N = 100 };
+	char *old[N], *fresh;
+	int i, j;
+
+	if (!set_mode) {
+		puts("late: mtealloc_set_mode not found");
+		return 1;
+	}
+	for (i = 0; i < N; i++) {
+		old[i] = malloc((size_t)i * 37 + 1);
+		for (j = 0; j <= i * 37; j++)
+			old[i][j] = (char)(i + j);
+		if ((uintptr_t)old[i] >> 56) {
+			puts("late: a chunk was tagged with tagging off");
+			return 1;
+		}
+	}
+	if (set_mode(1)) {		/* MTEALLOC_MODE_SYNC */
+		puts("late: tagging unavailable");
+		for (i = 0; i < N; i++)
+			free(old[i]);
+		return 0;
+	}
+	fresh = malloc(100);
+	if (!((uintptr_t)fresh >> 56 & 0xf)) {
+		puts("late: a new chunk is untagged after set_mode");
+		return 1;
+	}
+	for (i = 0; i < N; i++)
+		for (j = 0; j <= i * 37; j++)
+			if (old[i][j] != (char)(i + j)) {
+				printf("late: chunk %d lost byte %d\n", i, j);
+				return 1;
+			}
+	old[0] = realloc(old[0], 5000);	/* an old chunk grows tagged */
+	for (i = 0; i < N; i++)
+		free(old[i]);
+	free(fresh);
+	puts("late ok");
+	return 0;
+}
+
+/*
  * hold: become a process worth inspecting.  Switch this thread to sync
  * tag checks, map a PROT_MTE page, give its first granules the tags
  * 1, 2, 3, ... (as far as the machine keeps them), allocate a little,
@@ -174,6 +226,8 @@ int main(int argc, char **argv)
 		return cmd_api();
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold();
+	if (!strcmp(cmd, "late"))
+		return cmd_late();
 	fprintf(stderr, "mte_probe: unknown command '%s'\n", cmd);
 	return 2;
 }

@@ -119,6 +119,19 @@ else
 	echo "note: $cxx missing, C++ not checked"
 fi
 
+# tagging switched on at run time, after the pass-through fast path ran
+run_lib "mode=off" "$probe" late >"$tmp/out" 2>"$tmp/err"
+st=$?
+if tagging_expected; then
+	[ $st -eq 0 ] && grep -q '^late ok$' "$tmp/out" &&
+		ok "mode=off, then mtealloc_set_mode(sync): old chunks intact, new ones tagged" ||
+		{ bad "late enable: status $st: $(cat "$tmp/out")"; tail -5 "$tmp/err"; }
+else
+	[ $st -eq 0 ] && grep -q '^late: tagging unavailable$' "$tmp/out" &&
+		ok "mtealloc_set_mode(sync) without MTE says no, and the heap goes on" ||
+		bad "late enable without MTE: status $st: $(cat "$tmp/out")"
+fi
+
 # no environment at all: a program linked with -lmtealloc
 if [ -x "$linked" ]; then
 	env -i $TEST_EMULATOR "$linked" fork >"$tmp/out" 2>&1
