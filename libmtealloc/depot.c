@@ -56,6 +56,12 @@ static uint32_t hash_stack(uint32_t tid, const uintptr_t *pcs, unsigned n)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
+/* A record by an id this file handed out (in the table, or cached). */
+static inline const struct mte_depot_rec *rec_of(uint32_t id)
+{
+	return (const struct mte_depot_rec *)(records + (size_t)id * UNIT);
+}
+
 static bool same(const struct mte_depot_rec *r, uint32_t hash, uint32_t tid,
 		 const uintptr_t *pcs, unsigned n)
 {
@@ -69,20 +75,18 @@ static bool same(const struct mte_depot_rec *r, uint32_t hash, uint32_t tid,
 	return true;
 }
 
-uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
+static uint32_t put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 {
 	uint32_t hash = hash_stack(tid, pcs, n), i, id, probes;
 	size_t need, off;
 	struct mte_depot_rec *r;
 
-	if (!table || !n)
-		return 0;
 	for (i = hash & table_mask, probes = 0; probes <= table_mask;
 	     i = (i + 1) & table_mask, probes++) {
 		id = atomic_load_explicit(&table[i], memory_order_acquire);
 		if (!id)
 			break;
-		if (same(mte_depot_get(id), hash, tid, pcs, n))
+		if (same(rec_of(id), hash, tid, pcs, n))
 			return id;
 	}
 	if (probes > table_mask / 4 * 3)	/* too full to probe well */
@@ -103,7 +107,7 @@ uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 
 		if (atomic_compare_exchange_strong(&table[i], &expected, id))
 			return id;
-		if (same(mte_depot_get(expected), hash, tid, pcs, n))
+		if (same(rec_of(expected), hash, tid, pcs, n))
 			return expected;	/* the same stack, raced in */
 		i = (i + 1) & table_mask;
 		if (++probes > table_mask)
@@ -112,6 +116,37 @@ uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 full:
 	mte_stat_add(MTE_STAT_depot_full, 1);
 	return 0;
+}
+
+/*
+ * A thread records the same few stacks over and over (a loop's malloc and
+ * free), so it remembers the last id per first frame, and a stack equal
+ * to that record needs neither the hash nor the table.
+ */
+#define LAST_SLOTS 4
+static MTE_TLS uint32_t last_id[LAST_SLOTS];
+
+uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
+{
+	unsigned slot, i;
+	uint32_t id;
+
+	if (!table || !n)
+		return 0;
+	slot = (unsigned)(pcs[0] >> 2) & (LAST_SLOTS - 1);
+	id = last_id[slot];
+	if (id) {
+		const struct mte_depot_rec *r = rec_of(id);
+
+		for (i = 0; r->tid == tid && r->depth == n && i < n &&
+			    r->pcs[i] == pcs[i]; i++)
+			;
+		if (i == n && r->tid == tid && r->depth == n)
+			return id;
+	}
+	id = put(tid, pcs, n);
+	last_id[slot] = id;
+	return id;
 }
 
 const struct mte_depot_rec *mte_depot_get(uint32_t id)
