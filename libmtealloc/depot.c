@@ -62,17 +62,24 @@ static inline const struct mte_depot_rec *rec_of(uint32_t id)
 	return (const struct mte_depot_rec *)(records + (size_t)id * UNIT);
 }
 
-static bool same(const struct mte_depot_rec *r, uint32_t hash, uint32_t tid,
-		 const uintptr_t *pcs, unsigned n)
+/* Does record r hold this thread's stack pcs[0..n)? */
+static bool same_stack(const struct mte_depot_rec *r, uint32_t tid,
+		       const uintptr_t *pcs, unsigned n)
 {
 	unsigned i;
 
-	if (r->hash != hash || r->tid != tid || r->depth != n)
+	if (r->tid != tid || r->depth != n)
 		return false;
 	for (i = 0; i < n; i++)	/* a few words: no call to memcmp() */
 		if (r->pcs[i] != pcs[i])
 			return false;
 	return true;
+}
+
+static bool same(const struct mte_depot_rec *r, uint32_t hash, uint32_t tid,
+		 const uintptr_t *pcs, unsigned n)
+{
+	return r->hash == hash && same_stack(r, tid, pcs, n);
 }
 
 static uint32_t put(uint32_t tid, const uintptr_t *pcs, unsigned n)
@@ -128,22 +135,15 @@ static MTE_TLS uint32_t last_id[LAST_SLOTS];
 
 uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 {
-	unsigned slot, i;
+	unsigned slot;
 	uint32_t id;
 
 	if (!table || !n)
 		return 0;
 	slot = (unsigned)(pcs[0] >> 2) & (LAST_SLOTS - 1);
 	id = last_id[slot];
-	if (id) {
-		const struct mte_depot_rec *r = rec_of(id);
-
-		for (i = 0; r->tid == tid && r->depth == n && i < n &&
-			    r->pcs[i] == pcs[i]; i++)
-			;
-		if (i == n && r->tid == tid && r->depth == n)
-			return id;
-	}
+	if (id && same_stack(rec_of(id), tid, pcs, n))
+		return id;
 	id = put(tid, pcs, n);
 	last_id[slot] = id;
 	return id;
