@@ -32,6 +32,18 @@ static inline int neighbour_tag(const char *g, const char *inside)
 	return heap_next_to(g, inside) ? (int)mte_mem_tag(g) : -1;
 }
 
+/*
+ * The tags the chunk [base, end) must not take: 0, both neighbours', and
+ * old_tag (ignored if < 0).
+ */
+static inline uint16_t exclude_around(const char *base, const char *end,
+				      int old_tag)
+{
+	return mte_exclude_mask(neighbour_tag(base - MTE_GRANULE, base),
+				neighbour_tag(end + MTE_GRANULE, end - 1),
+				old_tag);
+}
+
 static inline struct chunk_hdr *hdr_of(const char *user)
 {
 	return (struct chunk_hdr *)(user - MTE_GRANULE);
@@ -103,10 +115,7 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 	}
 	user = base + pad;
 	usable = usize - pad;
-	exclude = mte_exclude_mask(neighbour_tag(base - MTE_GRANULE, base),
-				   neighbour_tag(base + usize + MTE_GRANULE,
-						 base + usize - 1),
-				   previous_tag(user));
+	exclude = exclude_around(base, base + usize, previous_tag(user));
 	/*
 	 * A freed right neighbour's old tag too: an overflow into it must
 	 * not look like a use-after-free of it in a report.
@@ -288,9 +297,7 @@ static void free_tagged(void *p, const void *pc, const char *op)
 	 */
 	base = user - chunk_pad(chunk_lg_align(w));
 	end = user + usable;
-	mte_tag_range(mte_irg(user, mte_exclude_mask(
-			neighbour_tag(base - MTE_GRANULE, base),
-			neighbour_tag(end + MTE_GRANULE, end - 1), (int)ptag)),
+	mte_tag_range(mte_irg(user, exclude_around(base, end, (int)ptag)),
 		      usable);
 	mte_stat_add(MTE_STAT_frees, 1);
 	mte_je_free_sized(base, req, align);
@@ -395,9 +402,8 @@ static void *grow_in_place(void *p, uint64_t w, size_t size, size_t usable,
 	}
 	if (neighbour_tag(base + usize + MTE_GRANULE, base + usize - 1) ==
 	    (int)tag) {
-		q = mte_irg(user, mte_exclude_mask(
-			neighbour_tag(base - MTE_GRANULE, base),
-			(int)tag, (int)tag));
+		q = mte_irg(user, exclude_around(base, base + usize,
+						  (int)tag));
 		mte_tag_range(q, usize - MTE_GRANULE);
 	} else {
 		mte_tag_range(mte_with_tag(user + usable, tag),
