@@ -264,10 +264,10 @@ static void free_slow(void *p, const void *caller)
  */
 EXPORT void free(void *p)
 {
-	bool in = false;
+	uint32_t idx;
 
 	if (likely(fast()) && likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
-	    mte_in_heap_cached((uintptr_t)p, &in) && likely(in)) {
+	    mte_cached_entry((uintptr_t)p, &idx) && likely(idx)) {
 		mte_stat_add(MTE_STAT_frees, 1);
 		mte_je_free_fn(p);
 		return;

@@ -29,7 +29,7 @@ struct mte_thread_hot {
 	unsigned fast;		/* api.c: armed fast-path generation, 0 off */
 	unsigned stripe;	/* stats.c: own counter stripe; 0 is shared */
 	_Atomic uint64_t *stats;	/* ... its counters, NULL if shared */
-	uintptr_t cached_top;	/* extent.c: page-map leaf mte_in_heap() */
+	uintptr_t cached_top;	/* extent.c: the page-map leaf mte_cached_entry() */
 	_Atomic uint32_t *cached_leaf;	/* ... looked at last */
 	void *api_frame;	/* trace.c: the API's frame record, while in */
 };
@@ -151,25 +151,32 @@ extern struct extent_hooks_s mte_extent_hooks;
 extern unsigned mte_lg_page;
 bool mte_in_heap_slow(const void *addr);
 
-/* Does the page-map leaf this thread used last say whether a is heap? */
-static inline bool mte_in_heap_cached(uintptr_t a, bool *in)
+/*
+ * The page-map entry of untagged address a (its unit index + 1, 0 if it
+ * is not heap memory of ours), from the leaf this thread looked at last;
+ * false when a lies in another leaf.  Read relaxed: a unit is reached
+ * through the index, an address dependency, which orders the reads of the
+ * unit after this one (as the kernel's READ_ONCE); the slow paths, which
+ * find and cache the leaf, acquire.
+ */
+static inline bool mte_cached_entry(uintptr_t a, uint32_t *idx)
 {
 	uintptr_t pg = a >> mte_lg_page;
 
 	if (unlikely(pg >> MTE_LEAF_BITS != mte_t.cached_top))
 		return false;
-	*in = atomic_load_explicit(&mte_t.cached_leaf[pg &
-			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed) != 0;
+	*idx = atomic_load_explicit(&mte_t.cached_leaf[pg &
+			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed);
 	return true;
 }
 
 /* Is addr in memory our hooks mapped?  The free() path's check. */
 static inline bool mte_in_heap(const void *addr)
 {
-	bool in;
+	uint32_t idx;
 
-	if (likely(mte_in_heap_cached((uintptr_t)mte_untag(addr), &in)))
-		return in;
+	if (likely(mte_cached_entry((uintptr_t)mte_untag(addr), &idx)))
+		return idx != 0;
 	return mte_in_heap_slow(addr);
 }
 
@@ -177,22 +184,13 @@ bool mte_extent_init(size_t page);
 extern struct mte_unit *mte_units;	/* page-map entry n names unit n - 1 */
 struct mte_unit *mte_unit_of_slow(const void *addr);
 
-/*
- * The unit holding addr, or NULL if it is not heap memory of ours.  The
- * entry is read relaxed: the unit is then reached through the index the
- * entry holds, an address dependency, which orders those reads after it
- * (as the kernel's READ_ONCE); the slow path, which finds the leaf,
- * acquires.
- */
+/* The unit holding addr, or NULL if it is not heap memory of ours. */
 static inline struct mte_unit *mte_unit_of(const void *addr)
 {
-	uintptr_t pg = (uintptr_t)mte_untag(addr) >> mte_lg_page;
 	uint32_t idx;
 
-	if (unlikely(pg >> MTE_LEAF_BITS != mte_t.cached_top))
+	if (unlikely(!mte_cached_entry((uintptr_t)mte_untag(addr), &idx)))
 		return mte_unit_of_slow(addr);
-	idx = atomic_load_explicit(&mte_t.cached_leaf[pg &
-			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed);
 	return idx ? &mte_units[idx - 1] : NULL;
 }
 /* Make [p, p + len) PROT_MTE if it is not yet; false if it cannot be. */
