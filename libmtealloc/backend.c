@@ -5,10 +5,11 @@
  * jemalloc.h.
  *
  * Each thread is bound to one of our arenas (round robin, thread.arena)
- * on its first allocation; arenas beyond the first are created when the
- * first thread needs them, as jemalloc creates its own, so that jemalloc's own malloc() and free(),
- * its fast paths, serve it from our extents; requests those cannot express
- * (alignment, zeroing, huge sizes) name the arena with mallocx().
+ * on its first allocation, so that jemalloc's own malloc() and free(),
+ * its fast paths, serve it from our extents; arenas beyond the first are
+ * created when a thread is first bound to them, as jemalloc creates its
+ * own.  Requests those fast paths cannot express (alignment, zeroing,
+ * huge sizes) name the arena with mallocx().
  * jemalloc's automatic thread cache stays on: nothing else in the process
  * uses jemalloc, so the cache only ever holds our chunks.
  */
@@ -189,10 +190,11 @@ void mte_je_purge(void)
 	unsigned i;
 
 	for (i = 0; i < narenas; i++) {
-		if (!atomic_load(&arenas[i]))
-			continue;
-		mte_fmt(name, sizeof(name), "arena.%u.purge",
-			atomic_load(&arenas[i]));
+		unsigned a = atomic_load(&arenas[i]);
+
+		if (!a)
+			continue;	/* never created */
+		mte_fmt(name, sizeof(name), "arena.%u.purge", a);
 		mallctl(name, NULL, NULL, NULL, 0);
 	}
 }
