@@ -109,8 +109,9 @@ static void injected_failures(void)
 	for (i = 0; i < n; i++)
 		q[i * PAGE] = (unsigned char)(i + 11);
 	mprotect(q, n * PAGE, PROT_READ | PROT_WRITE | 0x20);
-	if (write_knob("fail_next", 3)) {
-		puts("  (no /sys/kernel/debug/mte_tag_storage/fail_next)");
+	if (write_knob("fail_next", 3)) {	/* the series has it */
+		check(0, "injected: /sys/kernel/debug/mte_tag_storage/fail_next "
+		      "is there");
 		return;
 	}
 	check(q[0] == 11, "injected: 3 failed reservations, then the access "
@@ -188,8 +189,9 @@ static void pinned_block_migrates(void)
 		q[i] = (unsigned char)(i * 13 + 5);
 	before = pfn_of(q);
 	mprotect(q, n * PAGE, PROT_READ | PROT_WRITE | 0x20);
-	if (write_knob("pin_next", 1)) {
-		puts("  (no /sys/kernel/debug/mte_tag_storage/pin_next)");
+	if (write_knob("pin_next", 1)) {	/* the series has it */
+		check(0, "pinned: /sys/kernel/debug/mte_tag_storage/pin_next "
+		      "is there");
 		return;
 	}
 	(void)*(volatile unsigned char *)(q + 7);	/* faults, migrates */
