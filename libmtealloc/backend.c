@@ -24,10 +24,9 @@
 
 #define MAX_ARENAS 64
 
-#define CLASS_TABLE_MAX 32768	/* sizes below this: usable size from a table */
 static _Atomic unsigned arenas[MAX_ARENAS];	/* 0: not created yet */
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint32_t class_size[CLASS_TABLE_MAX / MTE_GRANULE + 1];
+uint32_t mte_je_class_size[MTE_JE_CLASS_TABLE_MAX / 16 + 1];
 static unsigned narenas;
 static _Atomic unsigned next_arena;
 static MTE_TLS int thread_flags;	/* MALLOCX_ARENA(ours), 0 until set */
@@ -99,8 +98,8 @@ bool mte_backend_init(unsigned n, const char **why)
 		}
 	}
 	/* nallocx() is a call into jemalloc; the hot path looks sizes up. */
-	for (i = 0; i <= CLASS_TABLE_MAX / MTE_GRANULE; i++)
-		class_size[i] = (uint32_t)nallocx(i ? i * MTE_GRANULE : 1, 0);
+	for (i = 0; i <= MTE_JE_CLASS_TABLE_MAX / MTE_GRANULE; i++)
+		mte_je_class_size[i] = (uint32_t)nallocx(i ? i * MTE_GRANULE : 1, 0);
 	return true;
 }
 
@@ -172,10 +171,8 @@ size_t mte_je_usable(const void *p)
 	return sallocx(p, 0);
 }
 
-size_t mte_je_good_size(size_t size, size_t align)
+size_t mte_je_good_size_slow(size_t size, size_t align)
 {
-	if (align <= MTE_GRANULE && size <= CLASS_TABLE_MAX)
-		return class_size[(size + MTE_GRANULE - 1) / MTE_GRANULE];
 	return nallocx(size ? size : 1, align_flags(align));
 }
 

@@ -49,12 +49,21 @@ static inline struct chunk_hdr *hdr_of(const char *user)
 	return (struct chunk_hdr *)(user - MTE_GRANULE);
 }
 
-/* The tag this memory had as a live chunk, if a freed header says so. */
-static int previous_tag(char *user)
+/*
+ * The tag this memory had as a live chunk, if a freed header says so.
+ * The allocator runs with tag checks suspended (api.c), so the granule is
+ * read as it is; the checksum tells a header from anything else.  Should
+ * checks be on (tagging came on between the API's check and ours), it is
+ * read through its own tag, which never faults.
+ */
+static inline int previous_tag(char *user)
 {
-	struct chunk_hdr *h = mte_ldg(hdr_of(user));
-	uint64_t w = atomic_load_explicit(&h->word, memory_order_relaxed);
+	struct chunk_hdr *h = hdr_of(user);
+	uint64_t w;
 
+	if (unlikely(!mte_get_tco()))
+		h = mte_ldg(h);
+	w = atomic_load_explicit(&h->word, memory_order_relaxed);
 	if (chunk_word_valid((uintptr_t)user, w, mte_g.secret) &&
 	    chunk_state(w) == CHUNK_FREED)
 		return (int)(h->free_ctx >> CHUNK_OLDTAG_SHIFT);
@@ -216,6 +225,12 @@ static bool validate(const void *p, const void *pc, const char *op,
 	struct mte_region c = { 0 };
 	struct chunk_hdr *h;
 
+	if (unlikely(!mte_g.hw_mte)) {
+		/* no tag was handed out, and LDG would not even run */
+		mte_report_invalid_free(p, pc, op, "the pointer carries a tag, "
+			"but this process does not use MTE", NULL);
+		return false;
+	}
 	if ((uintptr_t)user & (MTE_GRANULE - 1)) {
 		mte_report_invalid_free(p, pc, op, "the pointer is not 16-byte "
 			"aligned, so no chunk starts there", containing(p, &c));
@@ -265,7 +280,7 @@ static bool validate(const void *p, const void *pc, const char *op,
 	return false;
 }
 
-__attribute__((noinline))
+__attribute__((noinline)) MTE_WITH_LSE
 static void free_tagged(void *p, const void *pc, const char *op)
 {
 	char *user = mte_untag(p), *base, *end;

@@ -19,6 +19,16 @@
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 #define MTE_TLS		__thread __attribute__((tls_model("initial-exec")))
+/*
+ * For code that runs only while MTE is in use: MTE is ARMv8.5, which
+ * includes the LSE atomics, so they can be inline instructions there
+ * instead of calls to libgcc's run-time dispatch (outline atomics).
+ */
+#if defined(__aarch64__)
+#define MTE_WITH_LSE	__attribute__((target("+lse")))
+#else
+#define MTE_WITH_LSE
+#endif
 
 /*
  * What malloc() and free() read on every call, for this thread, in one
@@ -129,7 +139,27 @@ void mte_log_after_fork_child(void);
 
 /* ---- tags.c: tag choice, pure logic shared with the stubs and tests ---- */
 
-uint16_t mte_exclude_mask(int prev_tag, int next_tag, int old_tag);
+/*
+ * Tag 0 is never handed out: chunk headers and untagged memory carry it,
+ * so an access that runs off a chunk into its header always faults.  The
+ * neighbours' tags are excluded so that a linear overflow or underflow
+ * into the next chunk always faults, and the chunk's previous tag so that
+ * a stale pointer never matches the memory again.  Arguments < 0 mean
+ * "unknown" and exclude nothing.
+ */
+static inline uint16_t mte_exclude_mask(int prev_tag, int next_tag, int old_tag)
+{
+	uint16_t mask = 1;
+
+	if (prev_tag >= 0)
+		mask |= (uint16_t)(1u << (prev_tag & 0xf));
+	if (next_tag >= 0)
+		mask |= (uint16_t)(1u << (next_tag & 0xf));
+	if (old_tag >= 0)
+		mask |= (uint16_t)(1u << (old_tag & 0xf));
+	return mask;
+}
+
 unsigned mte_choose_tag(uint16_t exclude, uint64_t random);
 
 /* ---- extent.c: jemalloc extent hooks, units, lazy PROT_MTE ---- */
@@ -230,7 +260,17 @@ void *mte_je_realloc(void *p, size_t size);
 /* Resize p in place to hold size bytes; returns its usable size after. */
 size_t mte_je_expand(void *p, size_t size);
 size_t mte_je_usable(const void *p);
-size_t mte_je_good_size(size_t size, size_t align);
+size_t mte_je_good_size_slow(size_t size, size_t align);
+#define MTE_JE_CLASS_TABLE_MAX 32768	/* sizes below: from a table */
+extern uint32_t mte_je_class_size[MTE_JE_CLASS_TABLE_MAX / 16 + 1];
+
+/* jemalloc's usable size for a request: nallocx(), without the call. */
+static inline size_t mte_je_good_size(size_t size, size_t align)
+{
+	if (likely(align <= 16 && size <= MTE_JE_CLASS_TABLE_MAX))
+		return mte_je_class_size[(size + 15) / 16];
+	return mte_je_good_size_slow(size, align);
+}
 void mte_je_purge(void);
 
 /* ---- chunk.h / heap.c: chunks, tagged or not; pc is the caller's ---- */

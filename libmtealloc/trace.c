@@ -177,6 +177,33 @@ static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 	*found = keep;
 	return n;
 }
+
+/*
+ * The common case, kept short: called under malloc() or free(), whose
+ * frame record (mte_t.api_frame) holds the caller's return address, on a
+ * thread whose stack is known.  0 when that is not the case.
+ */
+static inline unsigned fp_walk_from_api(void **pcs, unsigned max,
+					const void *caller)
+{
+	uintptr_t fp = (uintptr_t)mte_t.api_frame, hi = stack_hi;
+	unsigned n = 0;
+
+	if (!fp || hi <= 1 || fp + 16 > hi || hi - fp > (64UL << 20) ||
+	    ((uintptr_t *)fp)[1] != (uintptr_t)caller)
+		return 0;
+	do {
+		uintptr_t next = ((uintptr_t *)fp)[0], lr = ((uintptr_t *)fp)[1];
+
+		if (!lr)
+			break;
+		pcs[n++] = (void *)lr;
+		if (next <= fp || next + 16 > hi || (next & 15))
+			break;
+		fp = next;
+	} while (n < max);
+	return n;
+}
 #endif
 
 /*
@@ -208,6 +235,11 @@ uint32_t mte_trace_here(const void *caller)
 
 	if (!mte_g.opt.alloc_traces || in_capture)
 		return 0;
+#if defined(__aarch64__)
+	n = caller ? fp_walk_from_api(pcs, depth, caller) : 0;
+	if (likely(n))		/* the depot never allocates: no guard needed */
+		return mte_depot_put(mte_thread_id(), (uintptr_t *)pcs, n);
+#endif
 	in_capture = true;
 	n = 0;
 #if defined(__aarch64__)
