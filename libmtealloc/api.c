@@ -228,14 +228,16 @@ static void *malloc_slow(size_t size, const void *caller)
 	return p;
 }
 
+/*
+ * The pass-through hand-offs are tail calls, so that jemalloc returns
+ * straight to the program: the count comes first (libmtealloc(3) says
+ * what that means for a failed malloc()).
+ */
 EXPORT void *malloc(size_t size)
 {
 	if (likely(fast()) && likely(size < MTE_JE_FAST_MAX)) {
-		void *p = mte_je_malloc_fn(size);
-
-		if (likely(p))
-			mte_stat_add(MTE_STAT_allocs, 1);
-		return p;
+		mte_stat_add(MTE_STAT_allocs, 1);
+		return mte_je_malloc_fn(size);
 	}
 	return malloc_slow(size, CALLER);
 }

@@ -232,7 +232,12 @@ static inline bool mte_extent_enable(const void *p, size_t len)
 {
 	struct mte_unit *u = mte_unit_of(p);
 
-	if (likely(u && atomic_load_explicit(&u->state, memory_order_acquire)
+	/*
+	 * Relaxed: ENABLED is stored after mprotect() returned, and what
+	 * follows here, tag stores, depends on this branch, so it cannot
+	 * come first (an acquire is a barrier each time under emulation).
+	 */
+	if (likely(u && atomic_load_explicit(&u->state, memory_order_relaxed)
 		   == MTE_UNIT_ENABLED &&
 		   (uintptr_t)p + len <= u->base + u->size))
 		return true;
