@@ -7,6 +7,7 @@
  * own work runs in while tagging is on.  The work is done in heap.c.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -127,46 +128,6 @@ static inline bool power_of_two(size_t x)
 }
 
 /*
- * The allocator's own loads and stores never need tag checks (it reads
- * tags with LDG instead), and under emulation a checked access costs a
- * helper call, so its work runs with tag checking suspended (PSTATE.TCO),
- * restored on the way out.  Only while tagging is on: checks are off
- * otherwise, and MSR TCO exists only with MTE.
- */
-static inline bool unchecked_begin(void)
-{
-	bool was;
-
-	if (!atomic_load_explicit(&mte_g.tagging, memory_order_relaxed))
-		return true;		/* no checks to suspend */
-	was = mte_get_tco();
-	if (!was)
-		mte_set_tco(true);
-	return was;
-}
-
-static inline void unchecked_end(bool was)
-{
-	if (!was)
-		mte_set_tco(false);
-}
-
-static void *aligned(size_t align, size_t size, const void *caller)
-{
-	bool tco;
-	void *p;
-
-	if (unlikely(mte_detour))
-		return detour_alloc(size, align);
-	if (starting())
-		return boot_alloc(size, align);
-	tco = unchecked_begin();
-	p = mte_heap_alloc(size, align, false, caller);
-	unchecked_end(tco);
-	return p;
-}
-
-/*
  * ---- the pass-through fast path ----
  *
  * While tagging has never been on in the process (no MTE, or mode=off from
@@ -180,53 +141,166 @@ static void *aligned(size_t align, size_t size, const void *caller)
  * (mte_t lives in init.c, beside the other per-thread state.)
  */
 
-static inline bool fast(void)
-{
-	return mte_t.fast == atomic_load_explicit(&mte_g.fast_gen,
-						memory_order_relaxed);
-}
-
 __attribute__((noinline)) static void fast_arm(void)
 {
 	unsigned g = atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
 
-	if (g != MTE_FAST_OFF && !mte_detour && mte_thread_gen == g &&
-	    mte_je_thread_fast())
+	if (g != MTE_FAST_OFF && g != MTE_FAST_TAGGED && !mte_detour &&
+	    mte_thread_gen == g && mte_je_thread_fast())
 		mte_t.fast = g;
 }
 
 static inline void fast_maybe_arm(void)
 {
-	if (unlikely(atomic_load_explicit(&mte_g.fast_gen,
-			memory_order_relaxed) != MTE_FAST_OFF))
+	unsigned g = atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
+
+	if (unlikely(g != MTE_FAST_OFF && g != MTE_FAST_TAGGED))
 		fast_arm();
 }
 
-/* ---- the exported API ---- */
+/*
+ * ---- the unchecked section ----
+ *
+ * While tagging is on, the allocator's own work runs with tag checking
+ * suspended (PSTATE.TCO): it never needs checks (it reads tags with LDG),
+ * and under emulation every checked load or store costs a helper call,
+ * those of its own stack frame included.  Each *_work() function below is
+ * reached through an entry from memtag.h's MTE_UNCHECKED_ENTRY, which
+ * suspends checks from its first instruction to its last; the exported
+ * functions are frameless dispatchers that jump there when mte_g.fast_gen
+ * says MTE_FAST_TAGGED, after reading that one global and nothing else.
+ * Otherwise (tagging off, or changing) they call the work directly: with
+ * tagging off there are no checks to suspend, and the work is correct
+ * either way.
+ */
+
+static inline bool tagged_now(unsigned g)
+{
+	return g == MTE_FAST_TAGGED;
+}
+
+static inline unsigned fast_gen(void)
+{
+	return atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
+}
 
 /*
- * malloc() and free() reach these by a tail call, so their frame record
- * holds the program's return address: a stack recorded below starts
- * its walk there (mte_t.api_frame) instead of climbing our own frames.
+ * The frame record that holds the program's return address, for stacks
+ * recorded below (trace.c): the work function's own when the exported
+ * function jumped to it, the unchecked entry's when it came through one.
  */
-__attribute__((noinline))
-static void *malloc_slow(size_t size, const void *caller)
+static inline void *api_frame(void **fp, const void *caller)
 {
-	bool tco;
+	return fp[1] == caller ? (void *)fp : fp[0];
+}
+
+#define WORK __attribute__((noinline, noclone, used))
+
+WORK void *mte_aligned_work(size_t align, size_t size, const void *caller)
+{
+	if (unlikely(mte_detour))
+		return detour_alloc(size, align);
+	if (starting())
+		return boot_alloc(size, align);
+	return mte_heap_alloc(size, align, false, caller);
+}
+
+WORK void *mte_malloc_work(size_t size, const void *caller)
+{
 	void *p;
 
 	if (unlikely(mte_detour))
 		return detour_alloc(size, 16);
 	if (starting())
 		return boot_alloc(size, 16);
-	tco = unchecked_begin();
-	mte_t.api_frame = __builtin_frame_address(0);
+	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
 	p = mte_heap_alloc(size, 0, false, caller);
 	mte_t.api_frame = NULL;
-	unchecked_end(tco);
 	fast_maybe_arm();
 	return p;
 }
+
+WORK void mte_free_work(void *p, const void *caller)
+{
+	if (!p || boot_owns(p) || detour_owns(p))
+		return;
+	if (starting())
+		return;		/* nothing but boot memory exists yet */
+	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
+	mte_heap_free(p, caller);
+	mte_t.api_frame = NULL;
+	fast_maybe_arm();
+}
+
+WORK void *mte_calloc_work(size_t total, const void *caller)
+{
+	if (unlikely(mte_detour))
+		return detour_alloc(total, 16);
+	if (starting())
+		return boot_alloc(total, 16);
+	return mte_heap_alloc(total, 0, true, caller);
+}
+
+/* realloc() and reallocarray(), with the caller of the API named. */
+WORK void *mte_realloc_work(void *p, size_t size, const void *caller)
+{
+	if (boot_owns(p) || detour_owns(p) || (mte_detour && p)) {
+		/* a heap chunk, while a report is written: copy, leave it be */
+		size_t old = boot_owns(p) || detour_owns(p) ? boot_size(p) :
+			     mte_heap_usable(p, caller);
+		void *q = malloc(size);
+
+		if (q)
+			memcpy(q, p, old < size ? old : size);
+		return q;
+	}
+	if (starting())
+		return p ? NULL : boot_alloc(size, 16);
+	if (!p)
+		return mte_heap_alloc(size, 0, false, caller);
+	if (size == 0) {		/* as glibc: free, and return NULL */
+		mte_heap_free(p, caller);
+		return NULL;
+	}
+	return mte_heap_realloc(p, size, caller);
+}
+
+WORK size_t mte_usable_work(void *p, const void *caller)
+{
+	if (boot_owns(p) || detour_owns(p))
+		return boot_size(p);
+	if (starting())
+		return 0;
+	return mte_heap_usable(p, caller);
+}
+
+void *mte_unchecked_aligned(size_t align, size_t size, const void *caller);
+void *mte_unchecked_malloc(size_t size, const void *caller);
+void mte_unchecked_free(void *p, const void *caller);
+void *mte_unchecked_calloc(size_t total, const void *caller);
+void *mte_unchecked_realloc(void *p, size_t size, const void *caller);
+size_t mte_unchecked_usable(void *p, const void *caller);
+MTE_UNCHECKED_ENTRY(mte_unchecked_aligned, mte_aligned_work);
+MTE_UNCHECKED_ENTRY(mte_unchecked_malloc, mte_malloc_work);
+MTE_UNCHECKED_ENTRY(mte_unchecked_free, mte_free_work);
+MTE_UNCHECKED_ENTRY(mte_unchecked_calloc, mte_calloc_work);
+MTE_UNCHECKED_ENTRY(mte_unchecked_realloc, mte_realloc_work);
+MTE_UNCHECKED_ENTRY(mte_unchecked_usable, mte_usable_work);
+
+static inline void *aligned(size_t align, size_t size, const void *caller)
+{
+	return tagged_now(fast_gen()) ?
+	       mte_unchecked_aligned(align, size, caller) :
+	       mte_aligned_work(align, size, caller);
+}
+
+static inline void *do_realloc(void *p, size_t size, const void *caller)
+{
+	return tagged_now(fast_gen()) ? mte_unchecked_realloc(p, size, caller)
+				      : mte_realloc_work(p, size, caller);
+}
+
+/* ---- the exported API ---- */
 
 /*
  * The pass-through hand-offs are tail calls, so that jemalloc returns
@@ -235,28 +309,15 @@ static void *malloc_slow(size_t size, const void *caller)
  */
 EXPORT void *malloc(size_t size)
 {
-	if (likely(fast()) && likely(size < MTE_JE_FAST_MAX)) {
+	unsigned g = fast_gen();
+
+	if (tagged_now(g))
+		return mte_unchecked_malloc(size, CALLER);
+	if (likely(mte_t.fast == g) && likely(size < MTE_JE_FAST_MAX)) {
 		mte_stat_add(MTE_STAT_allocs, 1);
 		return mte_je_malloc_fn(size);
 	}
-	return malloc_slow(size, CALLER);
-}
-
-__attribute__((noinline))
-static void free_slow(void *p, const void *caller)
-{
-	bool tco;
-
-	if (!p || boot_owns(p) || detour_owns(p))
-		return;
-	if (starting())
-		return;		/* nothing but boot memory exists yet */
-	tco = unchecked_begin();
-	mte_t.api_frame = __builtin_frame_address(0);
-	mte_heap_free(p, caller);
-	mte_t.api_frame = NULL;
-	unchecked_end(tco);
-	fast_maybe_arm();
+	return mte_malloc_work(size, CALLER);
 }
 
 /*
@@ -266,69 +327,34 @@ static void free_slow(void *p, const void *caller)
  */
 EXPORT void free(void *p)
 {
+	unsigned g = fast_gen();
 	uint32_t idx;
 
-	if (likely(fast()) && likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
+	if (!p)
+		return;
+	if (tagged_now(g)) {
+		mte_unchecked_free(p, CALLER);
+		return;
+	}
+	if (likely(mte_t.fast == g) && likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
 	    mte_cached_entry((uintptr_t)p, &idx) && likely(idx)) {
 		mte_stat_add(MTE_STAT_frees, 1);
 		mte_je_free_fn(p);
 		return;
 	}
-	free_slow(p, CALLER);
+	mte_free_work(p, CALLER);
 }
 
 EXPORT void *calloc(size_t n, size_t size)
 {
 	size_t total;
-	bool tco;
-	void *p;
 
 	if (__builtin_mul_overflow(n, size, &total)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (unlikely(mte_detour))
-		return detour_alloc(total, 16);
-	if (starting())
-		return boot_alloc(total, 16);
-	tco = unchecked_begin();
-	p = mte_heap_alloc(total, 0, true, CALLER);
-	unchecked_end(tco);
-	return p;
-}
-
-/* realloc() and reallocarray(), with the caller of the API named. */
-static void *do_realloc(void *p, size_t size, const void *caller)
-{
-	bool tco;
-	void *q;
-
-	if (boot_owns(p) || detour_owns(p) || (mte_detour && p)) {
-		/* a heap chunk, while a report is written: copy, leave it be */
-		size_t old = boot_owns(p) || detour_owns(p) ? boot_size(p) :
-			     mte_heap_usable(p, caller);
-
-		q = malloc(size);
-		if (q)
-			memcpy(q, p, old < size ? old : size);
-		return q;
-	}
-	if (starting())
-		return p ? NULL : boot_alloc(size, 16);
-	tco = unchecked_begin();
-	if (!p) {
-		q = mte_heap_alloc(size, 0, false, caller);
-		unchecked_end(tco);
-		return q;
-	}
-	if (size == 0) {		/* as glibc: free, and return NULL */
-		mte_heap_free(p, caller);
-		q = NULL;
-	} else {
-		q = mte_heap_realloc(p, size, caller);
-	}
-	unchecked_end(tco);
-	return q;
+	return tagged_now(fast_gen()) ? mte_unchecked_calloc(total, CALLER)
+				      : mte_calloc_work(total, CALLER);
 }
 
 EXPORT void *realloc(void *p, size_t size)
@@ -407,17 +433,8 @@ EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p)
 		return 0;
-	if (boot_owns(p) || detour_owns(p))
-		return boot_size(p);
-	size_t n;
-	bool tco;
-
-	if (starting())
-		return 0;
-	tco = unchecked_begin();
-	n = mte_heap_usable(p, CALLER);
-	unchecked_end(tco);
-	return n;
+	return tagged_now(fast_gen()) ? mte_unchecked_usable(p, CALLER)
+				      : mte_usable_work(p, CALLER);
 }
 
 /* glibc's own names, which some programs and interposers call directly. */

@@ -270,8 +270,8 @@ void mte_init_slow(void)
 		init_once();
 		atomic_store(&mte_g.mode_gen, 1);
 		mte_g.ever_tagged = atomic_load(&mte_g.tagging);
-		if (!mte_g.ever_tagged)
-			atomic_store(&mte_g.fast_gen, 1);
+		atomic_store(&mte_g.fast_gen, mte_g.ever_tagged ?
+			     MTE_FAST_TAGGED : 1);
 		atomic_store_explicit(&mte_g.init_state, MTE_INIT_DONE,
 				      memory_order_release);
 		return;
@@ -332,7 +332,9 @@ int mtealloc_set_mode(enum mtealloc_mode mode)
 	gen = atomic_fetch_add(&mte_g.mode_gen, 1) + 1;
 	mte_thread_apply_mode();
 	/* untagged chunks are jemalloc's as they are while no tag is stale */
-	if (!mte_g.ever_tagged)
+	if (m != MTEALLOC_MODE_OFF)
+		atomic_store(&mte_g.fast_gen, MTE_FAST_TAGGED);
+	else if (!mte_g.ever_tagged)
 		atomic_store(&mte_g.fast_gen, gen);
 	return 0;
 }

@@ -16,6 +16,9 @@
 #include "mtealloc.h"
 #include "memtag.h"
 
+/* Everything declared from here on is the library's own: no GOT entry. */
+#pragma GCC visibility push(hidden)
+
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 #define MTE_TLS		__thread __attribute__((tls_model("initial-exec")))
@@ -388,6 +391,7 @@ void mte_report_emit(struct mte_report *r);
 /* While set, this thread's allocations come from api.c's detour buffer. */
 extern MTE_TLS bool mte_detour;
 #define MTE_FAST_OFF (~0u)	/* mte_g.fast_gen when no thread may use it */
+#define MTE_FAST_TAGGED (~1u)	/* ... and when tagging is on (api.c) */
 
 /* Start detouring this thread's allocations; returns the old state. */
 static inline bool mte_detour_enter(void)
@@ -424,7 +428,8 @@ struct mte_global {
 	_Atomic bool tagging;	/* new allocations are tagged */
 	_Atomic unsigned mode;	/* effective enum mtealloc_mode */
 	_Atomic unsigned mode_gen;	/* bumped when threads must re-prctl */
-	_Atomic unsigned fast_gen;	/* mode_gen while the fast path may run */
+	_Atomic unsigned fast_gen;	/* mode_gen while the fast path may run,
+					 * MTE_FAST_TAGGED while tagging is on */
 	bool ever_tagged;	/* tagging was on once: tags may be stale */
 	const char *why_untagged;
 	uint64_t secret;	/* keys chunk header checksums */
@@ -452,5 +457,7 @@ static inline void mte_thread_check(void)
 			memory_order_relaxed)))
 		mte_thread_apply_mode();
 }
+
+#pragma GCC visibility pop
 
 #endif /* MTEALLOC_INTERNAL_H */

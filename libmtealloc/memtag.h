@@ -164,7 +164,53 @@ static inline void mte_set_tco(bool on)
 				 ::: "memory");
 }
 
+/*
+ * MTE_UNCHECKED_ENTRY(name, work) defines name(), a function that calls
+ * work() with the same arguments (up to eight in registers) and returns
+ * its result, with tag checking suspended (PSTATE.TCO) from its first
+ * instruction to its last, TCO restored as it was.  Code in C can only
+ * suspend checks after its prologue and resume them before its
+ * epilogue, and under emulation each checked load or store there, a
+ * saved register included, costs a helper call.  A frame record and CFI
+ * keep both kinds of unwinding working through it.
+ */
+#define MTE_UNCHECKED_ENTRY(name, work)					\
+	__asm__(".pushsection .text\n\t"				\
+		".p2align 3\n\t"					\
+		".globl " #name "\n\t"					\
+		".hidden " #name "\n\t"				\
+		".type " #name ", %function\n"				\
+		#name ":\n\t"						\
+		".cfi_startproc\n\t"					\
+		MTE_ASM_ARCH						\
+		"mrs x9, tco\n\t"					\
+		"msr tco, #1\n\t"					\
+		"stp x29, x30, [sp, #-32]!\n\t"			\
+		".cfi_def_cfa_offset 32\n\t"				\
+		".cfi_offset 29, -32\n\t"				\
+		".cfi_offset 30, -24\n\t"				\
+		"mov x29, sp\n\t"					\
+		"str x9, [sp, #16]\n\t"				\
+		"bl " #work "\n\t"					\
+		"ldr x9, [sp, #16]\n\t"				\
+		"ldp x29, x30, [sp], #32\n\t"				\
+		".cfi_restore 30\n\t"					\
+		".cfi_restore 29\n\t"					\
+		".cfi_def_cfa_offset 0\n\t"				\
+		"cbnz x9, 1f\n\t"					\
+		"msr tco, #0\n"						\
+		"1:\tret\n\t"						\
+		".cfi_endproc\n\t"					\
+		".size " #name ", .-" #name "\n\t"			\
+		".popsection\n")
+
 #else /* !__aarch64__: stubs */
+
+/* No tag checks to suspend: name is another name for work. */
+#define MTE_UNCHECKED_ENTRY(name, work)					\
+	__asm__(".globl " #name "\n\t"					\
+		".hidden " #name "\n\t"				\
+		".set " #name ", " #work "\n")
 
 static inline bool mte_arch_supported(void)
 {

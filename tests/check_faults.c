@@ -450,6 +450,25 @@ START_TEST(invalid_free_of_stack_memory)
 }
 END_TEST
 
+/* A tagged pointer, in a process that never handed out a tag (no MTE). */
+static void do_free_tagged_without_mte(void *arg)
+{
+	char *p = malloc(32);
+
+	sink = p;
+	victim_bad_free(mte_with_tag(p, 5));
+	(void)arg;
+}
+
+START_TEST(tagged_pointer_freed_without_mte)
+{
+	run_child(do_free_tagged_without_mte, NULL);
+	DIED_OF(SIGABRT);
+	HAS("ERROR: mtealloc: invalid-free on address 0x5");
+	HAS("the pointer carries a tag, but this process does not use MTE");
+}
+END_TEST
+
 /* ---- negative control ---- */
 
 START_TEST(clean_program_is_silent)
@@ -806,6 +825,8 @@ int main(void)
 	tcase_add_test(any, invalid_free_of_stack_memory);
 	tcase_add_test(any, foreign_fault_reaches_program_handler);
 	tcase_add_test(any, foreign_fault_without_handler_dies_as_usual);
+	if (!mtealloc_tagging() && !mte_g.hw_mte)	/* after init */
+		tcase_add_test(any, tagged_pointer_freed_without_mte);
 	tcase_add_test(mte, double_free_both_modes);
 	tcase_add_test(mte, invalid_free_both_modes);
 	tcase_add_test(mte, recover_bad_free_continues);
