@@ -15,8 +15,11 @@
  * a checksum keyed by a per-process secret and the user address, so that
  * free() can tell a real chunk start from anything else before it writes.
  * The two context words hold the stack-depot ids of the allocation and
- * the free; the free word's top bits keep the tag the chunk had while it
- * was live, so that the next allocation of the same memory avoids it.
+ * the free; the free word's top bits keep the tag the chunk has while it
+ * is live, set by malloc() and kept by free(), so that free() can match a
+ * pointer against it without reading memory tags, and so that the next
+ * allocation of the same memory avoids it.  Whatever retags a live chunk
+ * updates it.
  */
 #ifndef MTEALLOC_CHUNK_H
 #define MTEALLOC_CHUNK_H
@@ -37,7 +40,7 @@ enum chunk_state { CHUNK_ALLOCATED = 1, CHUNK_FREED = 2 };
 struct chunk_hdr {
 	_Atomic uint64_t word;
 	uint32_t alloc_ctx;
-	uint32_t free_ctx;	/* ctx id | tag while live << 28 */
+	uint32_t free_ctx;	/* free's ctx id | tag while live << 28 */
 };
 
 _Static_assert(sizeof(struct chunk_hdr) == 16, "a header is one granule");

@@ -140,7 +140,7 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 		mte_tag_range(tagged, usable);
 	h = hdr_of(user);
 	h->alloc_ctx = mte_trace_here(pc);
-	h->free_ctx = 0;
+	h->free_ctx = (uint32_t)mte_ptr_tag(tagged) << CHUNK_OLDTAG_SHIFT;
 	atomic_store_explicit(&h->word, chunk_word((uintptr_t)user, size,
 			CHUNK_ALLOCATED, lg_align, mte_g.secret),
 			memory_order_relaxed);
@@ -253,9 +253,10 @@ static bool validate(const void *p, const void *pc, const char *op,
 	/* relaxed: a pointer handed to another thread came with the
 	 * program's own synchronisation */
 	*w = atomic_load_explicit(&h->word, memory_order_relaxed);
+	/* the tag the chunk was given, from its header: no LDG */
 	if (likely(chunk_word_valid((uintptr_t)user, *w, mte_g.secret) &&
 		   chunk_state(*w) == CHUNK_ALLOCATED &&
-		   mte_mem_tag(user) == ptag))
+		   h->free_ctx >> CHUNK_OLDTAG_SHIFT == ptag))
 		return true;
 	/* Something is wrong: now take the time to say what. */
 	if (!mte_chunk_at((uintptr_t)h, &c)) {
@@ -420,6 +421,7 @@ static void *grow_in_place(void *p, uint64_t w, size_t size, size_t usable,
 		q = mte_irg(user, exclude_around(base, base + usize,
 						  (int)tag));
 		mte_tag_range(q, usize - MTE_GRANULE);
+		h->free_ctx = (uint32_t)mte_ptr_tag(q) << CHUNK_OLDTAG_SHIFT;
 	} else {
 		mte_tag_range(mte_with_tag(user + usable, tag),
 			      usize - MTE_GRANULE - usable);
