@@ -32,16 +32,58 @@ static inline int neighbour_tag(const char *g, const char *inside)
 	return heap_next_to(g, inside) ? (int)mte_mem_tag(g) : -1;
 }
 
+static inline bool same_page(const char *a, const char *b)
+{
+	return ((uintptr_t)a >> mte_lg_page) == ((uintptr_t)b >> mte_lg_page);
+}
+
 /*
- * The tags the chunk [base, end) must not take: 0, both neighbours', and
- * old_tag (ignored if < 0).
+ * Tag parity, as in Scudo.  The chunks of a slab lie usize apart, so the
+ * parity of base / usize alternates from one to the next; a chunk takes
+ * a tag of that parity (odd: 1, 3 .. 15; even: 2, 4 .. 14), and so never
+ * its neighbour's in the slab, without reading it.  A neighbour sharing
+ * a page with the chunk is in its slab (slabs are whole pages); one
+ * beyond a page boundary may be anything, and its tag is read with LDG.
+ * The price is fewer tags to choose from: seven or eight, less the old.
+ */
+#define EXCLUDE_FOR_ODD		0x5555U	/* every even tag, 0 too */
+#define EXCLUDE_FOR_EVEN	0xaaabU	/* every odd tag, and 0 */
+
+static inline uint16_t parity_mask(const char *base, size_t usize)
+{
+	return ((uintptr_t)base / usize) & 1 ? EXCLUDE_FOR_ODD
+					     : EXCLUDE_FOR_EVEN;
+}
+
+/*
+ * The tags the chunk [base, end) must not take: 0, the other parity's,
+ * both neighbours' where they are beyond a page boundary, and old_tag
+ * (ignored if < 0).
  */
 static inline uint16_t exclude_around(const char *base, const char *end,
 				      int old_tag)
 {
-	return mte_exclude_mask(neighbour_tag(base - MTE_GRANULE, base),
-				neighbour_tag(end + MTE_GRANULE, end - 1),
-				old_tag);
+	int left = same_page(base - MTE_GRANULE, base) ? -1 :
+		   neighbour_tag(base - MTE_GRANULE, base);
+	int right = same_page(end + MTE_GRANULE, end - 1) ? -1 :
+		    neighbour_tag(end + MTE_GRANULE, end - 1);
+
+	return parity_mask(base, (size_t)(end - base)) |
+	       mte_exclude_mask(left, right, old_tag);
+}
+
+/*
+ * Tag 0 on the granule after a chunk's end, so that running off the end
+ * always faults.  It is the next chunk's header or padding where there is
+ * a next chunk, which carry 0 anyway, but after a large chunk, or before a
+ * slot not yet used since its memory last held something else, it may
+ * keep any tag.  Tag 0 is right for every granule that is not a chunk's
+ * user memory, and a chunk's user memory never starts at a chunk's base.
+ */
+static inline void seal_after(char *end)
+{
+	if (heap_next_to(end, end - 1))
+		mte_stg(end);
 }
 
 static inline struct chunk_hdr *hdr_of(const char *user)
@@ -127,12 +169,15 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 	exclude = exclude_around(base, base + usize, previous_tag(user));
 	/*
 	 * A freed right neighbour's old tag too: an overflow into it must
-	 * not look like a use-after-free of it in a report.
+	 * not look like a use-after-free of it in a report.  (In the slab,
+	 * parity has excluded it already.)
 	 */
-	if (heap_next_to(base + usize, base + usize - 1) &&
+	if (!same_page(base + usize + MTE_GRANULE, base + usize - 1) &&
+	    heap_next_to(base + usize, base + usize - 1) &&
 	    (t = previous_tag(base + usize + MTE_GRANULE)) >= 0)
 		exclude |= (uint16_t)(1u << t);
 	mte_tag_range(base, pad);		/* padding and header: tag 0 */
+	seal_after(base + usize);
 	tagged = mte_irg(user, exclude);
 	if (zero)
 		mte_tag_zero_range(tagged, usable);
@@ -416,6 +461,7 @@ static void *grow_in_place(void *p, uint64_t w, size_t size, size_t usable,
 		atomic_store_explicit(&h->word, w, memory_order_relaxed);
 		return NULL;
 	}
+	seal_after(base + usize);
 	if (neighbour_tag(base + usize + MTE_GRANULE, base + usize - 1) ==
 	    (int)tag) {
 		q = mte_irg(user, exclude_around(base, base + usize,

@@ -148,7 +148,8 @@ void mte_log_after_fork_child(void);
  * neighbours' tags are excluded so that a linear overflow or underflow
  * into the next chunk always faults, and the chunk's previous tag so that
  * a stale pointer never matches the memory again.  Arguments < 0 mean
- * "unknown" and exclude nothing.
+ * "unknown" and exclude nothing.  (heap.c adds the parity that keeps a
+ * slab's neighbours apart without reading their tags.)
  */
 static inline uint16_t mte_exclude_mask(int prev_tag, int next_tag, int old_tag)
 {

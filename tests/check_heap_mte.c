@@ -141,6 +141,29 @@ START_TEST(realloc_growth_keeps_data_and_tags)
 END_TEST
 
 /*
+ * The granule after a chunk carries tag 0, so that running off its end
+ * faults, even where that memory held another chunk's data under another
+ * tag: here a large chunk is freed (its memory retagged) and a shorter
+ * one is made where it was, ending inside it.
+ */
+START_TEST(granule_after_a_chunk_is_tag_0)
+{
+	int i, reused = 0;
+
+	for (i = 0; i < 20; i++) {
+		char *a = malloc(96 * 1024), *b;
+
+		free(a);
+		b = malloc(40 * 1024 + 4096 * (size_t)(i % 5));
+		reused += mte_untag(b) == mte_untag(a);
+		ck_assert_uint_eq(mte_mem_tag(b + malloc_usable_size(b)), 0);
+		free(b);
+	}
+	ck_assert_int_gt(reused, 0);
+}
+END_TEST
+
+/*
  * Free a chunk's right neighbour, then overflow into it: the freed chunk's
  * new tag avoids its neighbours', so this always faults (with a random
  * tag it would not one time in fourteen).  And a chunk allocated beside a
@@ -371,6 +394,7 @@ Suite *suite_heap_mte(void)
 	tcase_add_test(tc, tags_nonzero_and_neighbours_differ);
 	tcase_add_test(tc, free_retags);
 	tcase_add_test(tc, whole_usable_size_tagged);
+	tcase_add_test(tc, granule_after_a_chunk_is_tag_0);
 	tcase_add_test(tc, overflow_into_a_freed_neighbour_faults);
 	tcase_add_test(tc, realloc_growth_keeps_data_and_tags);
 	tcase_add_test(tc, overflow_faults_sync);
