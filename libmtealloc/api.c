@@ -198,11 +198,16 @@ static inline void *api_frame(void **fp, const void *caller)
 
 WORK void *mte_aligned_work(size_t align, size_t size, const void *caller)
 {
+	void *p;
+
 	if (unlikely(mte_detour))
 		return detour_alloc(size, align);
 	if (starting())
 		return boot_alloc(size, align);
-	return mte_heap_alloc(size, align, false, caller);
+	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
+	p = mte_heap_alloc(size, align, false, caller);
+	mte_t.api_frame = NULL;
+	return p;
 }
 
 WORK void *mte_malloc_work(size_t size, const void *caller)
@@ -234,35 +239,44 @@ WORK void mte_free_work(void *p, const void *caller)
 
 WORK void *mte_calloc_work(size_t total, const void *caller)
 {
+	void *p;
+
 	if (unlikely(mte_detour))
 		return detour_alloc(total, 16);
 	if (starting())
 		return boot_alloc(total, 16);
-	return mte_heap_alloc(total, 0, true, caller);
+	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
+	p = mte_heap_alloc(total, 0, true, caller);
+	mte_t.api_frame = NULL;
+	return p;
 }
 
 /* realloc() and reallocarray(), with the caller of the API named. */
 WORK void *mte_realloc_work(void *p, size_t size, const void *caller)
 {
+	void *q = NULL;
+
 	if (boot_owns(p) || detour_owns(p) || (mte_detour && p)) {
 		/* a heap chunk, while a report is written: copy, leave it be */
 		size_t old = boot_owns(p) || detour_owns(p) ? boot_size(p) :
 			     mte_heap_usable(p, caller);
-		void *q = malloc(size);
 
+		q = malloc(size);
 		if (q)
 			memcpy(q, p, old < size ? old : size);
 		return q;
 	}
 	if (starting())
 		return p ? NULL : boot_alloc(size, 16);
+	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
 	if (!p)
-		return mte_heap_alloc(size, 0, false, caller);
-	if (size == 0) {		/* as glibc: free, and return NULL */
+		q = mte_heap_alloc(size, 0, false, caller);
+	else if (size == 0)		/* as glibc: free, and return NULL */
 		mte_heap_free(p, caller);
-		return NULL;
-	}
-	return mte_heap_realloc(p, size, caller);
+	else
+		q = mte_heap_realloc(p, size, caller);
+	mte_t.api_frame = NULL;
+	return q;
 }
 
 WORK size_t mte_usable_work(void *p, const void *caller)
