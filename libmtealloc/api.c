@@ -141,9 +141,14 @@ static inline bool power_of_two(size_t x)
  * (mte_t lives in init.c, beside the other per-thread state.)
  */
 
+static inline unsigned fast_gen(void)
+{
+	return atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
+}
+
 __attribute__((noinline)) static void fast_arm(void)
 {
-	unsigned g = atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
+	unsigned g = fast_gen();
 
 	if (g != MTE_FAST_OFF && g != MTE_FAST_TAGGED && !mte_detour &&
 	    mte_thread_gen == g && mte_je_thread_fast())
@@ -152,7 +157,7 @@ __attribute__((noinline)) static void fast_arm(void)
 
 static inline void fast_maybe_arm(void)
 {
-	unsigned g = atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
+	unsigned g = fast_gen();
 
 	if (unlikely(g != MTE_FAST_OFF && g != MTE_FAST_TAGGED))
 		fast_arm();
@@ -177,11 +182,6 @@ static inline void fast_maybe_arm(void)
 static inline bool tagged_now(unsigned g)
 {
 	return g == MTE_FAST_TAGGED;
-}
-
-static inline unsigned fast_gen(void)
-{
-	return atomic_load_explicit(&mte_g.fast_gen, memory_order_relaxed);
 }
 
 /*

@@ -153,17 +153,6 @@ static inline bool mte_get_tco(void)
 	return v != 0;
 }
 
-/* TCO: suspend (1) or resume (0) tag checking on this thread. */
-static inline void mte_set_tco(bool on)
-{
-	if (on)
-		__asm__ volatile(MTE_ASM_ARCH "msr tco, #1"
-				 ::: "memory");
-	else
-		__asm__ volatile(MTE_ASM_ARCH "msr tco, #0"
-				 ::: "memory");
-}
-
 /*
  * MTE_UNCHECKED_ENTRY(name, work) defines name(), a function that calls
  * work() with the same arguments (up to eight in registers) and returns
@@ -247,7 +236,6 @@ static inline void mte_dc_gzva(void *p) { (void)p; }
 static inline void mte_dc_gva(void *p) { (void)p; }
 static inline size_t mte_dczid_block(void) { return 0; }
 static inline bool mte_get_tco(void) { return false; }
-static inline void mte_set_tco(bool on) { (void)on; }
 
 #endif /* __aarch64__ */
 
