@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "chunk.h"
+#include "cache.h"
 
 /* Is granule g, next to the chunk byte inside, heap memory of ours? */
 static inline bool heap_next_to(const char *g, const char *inside)
@@ -113,6 +114,25 @@ static inline int previous_tag(char *user)
 }
 
 /*
+ * The tags a chunk [base, end) that takes a new tag must avoid: those of
+ * exclude_around(), and a freed right neighbour's old tag, so that an
+ * overflow into it does not look like a use-after-free of it in a report.
+ * (In the slab, parity has excluded that one already.)
+ */
+static inline uint16_t exclude_for_new_tag(const char *base, const char *end,
+					   int old_tag)
+{
+	uint16_t exclude = exclude_around(base, end, old_tag);
+	int t;
+
+	if (!same_page(end + MTE_GRANULE, end - 1) &&
+	    heap_next_to(end, end - 1) &&
+	    (t = previous_tag((char *)end + MTE_GRANULE)) >= 0)
+		exclude |= (uint16_t)(1u << t);
+	return exclude;
+}
+
+/*
  * Tagging is off, but memory that was PROT_MTE once keeps stale tags:
  * clear them, so that the tag-0 pointer stays valid when checks come on.
  */
@@ -132,6 +152,33 @@ static void *alloc_untagged(size_t size, size_t align, bool zero)
 	return p;
 }
 
+/* Make the header of the chunk at tagged say: live, size bytes, from pc. */
+static inline void set_live(void *tagged, size_t size, unsigned lg_align,
+			    const void *pc)
+{
+	char *user = mte_untag(tagged);
+	struct chunk_hdr *h = hdr_of(user);
+
+	h->alloc_ctx = mte_trace_here(pc);
+	h->free_ctx = (uint32_t)mte_ptr_tag(tagged) << CHUNK_OLDTAG_SHIFT;
+	atomic_store_explicit(&h->word, chunk_word((uintptr_t)user, size,
+			CHUNK_ALLOCATED, lg_align, mte_g.secret),
+			memory_order_relaxed);
+	mte_stat_add(MTE_STAT_allocs, 1);
+	mte_stat_add(MTE_STAT_tagged_allocs, 1);
+}
+
+/* A chunk from this thread's cache, tagged when it was freed (cache.h). */
+static inline void *alloc_cached(void *tagged, size_t size, size_t usize,
+				 bool zero, const void *pc)
+{
+	if (zero)
+		memset(tagged, 0, usize - MTE_GRANULE);
+	set_live(tagged, size, 0, pc);
+	mte_stat_add(MTE_STAT_cache_reuses, 1);
+	return tagged;
+}
+
 /* Kept out of line, so that the untagged path stays small. */
 __attribute__((noinline))
 static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
@@ -141,14 +188,17 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 	size_t pad = chunk_pad(lg_align), req, usize, usable;
 	char *base, *user, *tagged;
 	uint16_t exclude;
-	struct chunk_hdr *h;
-	int t;
 
 	if (size > CHUNK_MAX_SIZE || size > SIZE_MAX - 2 * pad) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	req = chunk_request(size, lg_align);
+	if (!lg_align) {
+		usize = mte_je_good_size(req, 0);
+		if ((tagged = mte_cache_pop(usize)))
+			return alloc_cached(tagged, size, usize, zero, pc);
+	}
 	base = mte_je_alloc(req, lg_align ? align : 0, false);
 	if (!base) {
 		errno = ENOMEM;
@@ -166,16 +216,7 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 	}
 	user = base + pad;
 	usable = usize - pad;
-	exclude = exclude_around(base, base + usize, previous_tag(user));
-	/*
-	 * A freed right neighbour's old tag too: an overflow into it must
-	 * not look like a use-after-free of it in a report.  (In the slab,
-	 * parity has excluded it already.)
-	 */
-	if (!same_page(base + usize + MTE_GRANULE, base + usize - 1) &&
-	    heap_next_to(base + usize, base + usize - 1) &&
-	    (t = previous_tag(base + usize + MTE_GRANULE)) >= 0)
-		exclude |= (uint16_t)(1u << t);
+	exclude = exclude_for_new_tag(base, base + usize, previous_tag(user));
 	mte_tag_range(base, pad);		/* padding and header: tag 0 */
 	seal_after(base + usize);
 	tagged = mte_irg(user, exclude);
@@ -183,14 +224,7 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 		mte_tag_zero_range(tagged, usable);
 	else
 		mte_tag_range(tagged, usable);
-	h = hdr_of(user);
-	h->alloc_ctx = mte_trace_here(pc);
-	h->free_ctx = (uint32_t)mte_ptr_tag(tagged) << CHUNK_OLDTAG_SHIFT;
-	atomic_store_explicit(&h->word, chunk_word((uintptr_t)user, size,
-			CHUNK_ALLOCATED, lg_align, mte_g.secret),
-			memory_order_relaxed);
-	mte_stat_add(MTE_STAT_allocs, 1);
-	mte_stat_add(MTE_STAT_tagged_allocs, 1);
+	set_live(tagged, size, lg_align, pc);
 	mte_stat_add(MTE_STAT_bytes_tagged, usable);
 	return tagged;
 }
@@ -329,7 +363,7 @@ static bool validate(const void *p, const void *pc, const char *op,
 __attribute__((noinline)) MTE_WITH_LSE
 static void free_tagged(void *p, const void *pc, const char *op)
 {
-	char *user = mte_untag(p), *base, *end;
+	char *user = mte_untag(p), *base, *end, *retagged;
 	struct chunk_hdr *h = hdr_of(user);
 	unsigned ptag = mte_ptr_tag(p);
 	size_t req, align, usable;
@@ -358,9 +392,11 @@ static void free_tagged(void *p, const void *pc, const char *op)
 	 */
 	base = user - chunk_pad(chunk_lg_align(w));
 	end = user + usable;
-	mte_tag_range(mte_irg(user, exclude_around(base, end, (int)ptag)),
-		      usable);
+	retagged = mte_irg(user, exclude_for_new_tag(base, end, (int)ptag));
+	mte_tag_range(retagged, usable);
 	mte_stat_add(MTE_STAT_frees, 1);
+	if (!align && mte_cache_push(retagged, (size_t)(end - base)))
+		return;
 	mte_je_free_sized(base, req, align);
 }
 

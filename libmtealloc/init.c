@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "cache.h"
 
 struct mte_global mte_g = { .fast_gen = MTE_FAST_OFF };
 MTE_TLS unsigned mte_thread_gen;
@@ -238,6 +239,7 @@ static void init_once(void)
 	    !mte_depot_init((size_t)mte_g.opt.depot_mb << 20))
 		mte_logf("mtealloc: warning: cannot map %u MiB for the stack "
 			 "depot; stacks are not recorded\n", mte_g.opt.depot_mb);
+	mte_cache_init();
 	if (!mte_history_init(mte_g.opt.history_size))
 		mte_logf("mtealloc: warning: cannot map the free history\n");
 	mte_trace_init();

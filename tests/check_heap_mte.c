@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -385,6 +386,135 @@ START_TEST(late_enable_keeps_old_data)
 }
 END_TEST
 
+/*
+ * A freed small chunk stays in its thread's cache with the tag free()
+ * gave it, and the next malloc() of its size class hands it out as it
+ * is: the same memory, that tag, and the stale pointer still faults.
+ * (40 and 33 bytes take the same class.)
+ */
+START_TEST(freed_chunk_is_reused_with_its_new_tag)
+{
+	char *p = malloc(40), *q;
+	unsigned live = mte_ptr_tag(p), given;
+	uint64_t r0, r1;
+	int s0, s1;
+
+	/* nothing between free() and malloc() may allocate: not even Check */
+	free(p);
+	given = mte_mem_tag(p);
+	s0 = mtealloc_stat("cache_reuses", &r0);
+	q = malloc(33);
+	s1 = mtealloc_stat("cache_reuses", &r1);
+	ck_assert_int_eq(s0 | s1, 0);
+	ck_assert_uint_ne(given, live);
+	ck_assert_ptr_eq(mte_untag(q), mte_untag(p));
+	ck_assert_uint_eq(mte_ptr_tag(q), given);
+	ck_assert_uint_eq(r1, r0 + 1);
+	ck_assert_int_eq(fault_of(write_byte, q + malloc_usable_size(q) - 1), 0);
+	ck_assert_int_eq(fault_of(read_byte, p), MTE_SEGV_MTESERR);
+	ck_assert_int_eq(fault_of(write_byte, q + malloc_usable_size(q)),
+			 MTE_SEGV_MTESERR);
+	ck_assert_int_eq(fault_of(write_byte, q - 1), MTE_SEGV_MTESERR);
+	free(q);
+}
+END_TEST
+
+/* calloc() of a cached chunk zeroes what the last owner left there. */
+START_TEST(calloc_from_the_cache_is_zeroed)
+{
+	unsigned char *p = malloc(200), *q;
+	size_t i;
+
+	memset(p, 0xa5, malloc_usable_size(p));
+	free(p);
+	q = calloc(1, 200);	/* nothing may allocate in between */
+	ck_assert_ptr_eq(mte_untag(q), mte_untag(p));
+	for (i = 0; i < 200; i++)
+		ck_assert_uint_eq(q[i], 0);
+	free(q);
+}
+END_TEST
+
+/*
+ * More frees of one class than the cache keeps (cache_slots=16 by
+ * default): the rest go back to jemalloc, and all of it is allocated,
+ * tagged and checked again.
+ */
+START_TEST(a_full_cache_hands_chunks_to_jemalloc)
+{
+	enum { N = 100 };
+	char *p[N];
+	int round, i;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < N; i++) {
+			p[i] = malloc(24);
+			ck_assert_uint_eq(mte_mem_tag(p[i]), mte_ptr_tag(p[i]));
+			ck_assert_uint_ne(mte_ptr_tag(p[i]), 0);
+			memset(p[i], i, 24);
+		}
+		for (i = 0; i < N; i++)
+			free(p[i]);
+	}
+	ck_assert_int_eq(fault_of(read_byte, p[0]), MTE_SEGV_MTESERR);
+}
+END_TEST
+
+/*
+ * A chunk cached before tagging is switched off is handed out valid
+ * after it is switched on again; meanwhile allocations are untagged.
+ */
+START_TEST(cached_chunk_survives_a_mode_switch)
+{
+	char *p = malloc(100), *u, *q;
+	unsigned given;
+	int off, on;
+
+	/* nothing here may allocate a chunk of p's class: not even Check */
+	free(p);
+	given = mte_mem_tag(p);
+	off = mtealloc_set_mode(MTEALLOC_MODE_OFF);
+	u = malloc(100);
+	free(u);
+	on = mtealloc_set_mode(MTEALLOC_MODE_SYNC);
+	q = malloc(100);
+	ck_assert_int_eq(off | on, 0);
+	ck_assert_uint_eq(mte_ptr_tag(u), 0);
+	ck_assert_ptr_eq(mte_untag(q), mte_untag(p));
+	ck_assert_uint_eq(mte_ptr_tag(q), given);
+	memset(q, 1, malloc_usable_size(q));
+	ck_assert_int_eq(fault_of(read_byte, p), MTE_SEGV_MTESERR);
+	free(q);
+}
+END_TEST
+
+static void *free_eight(void *arg)
+{
+	char *p[8];
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 8; i++)
+		p[i] = malloc(72);
+	for (i = 0; i < 8; i++)
+		free(p[i]);
+	return NULL;
+}
+
+/* A thread that exits gives the chunks it cached back to jemalloc. */
+START_TEST(thread_exit_empties_its_cache)
+{
+	uint64_t before, after;
+	pthread_t t;
+
+	ck_assert_int_eq(mtealloc_stat("cache_returned", &before), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, free_eight, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(mtealloc_stat("cache_returned", &after), 0);
+	ck_assert_uint_ge(after - before, 8);
+}
+END_TEST
+
 Suite *suite_heap_mte(void)
 {
 	Suite *s = suite_create("heap-mte");
@@ -404,6 +534,11 @@ Suite *suite_heap_mte(void)
 	tcase_add_test(tc, use_after_free_faults_async);
 	tcase_add_test(tc, free_rejects_bad_pointers);
 	tcase_add_test(tc, late_enable_keeps_old_data);
+	tcase_add_test(tc, freed_chunk_is_reused_with_its_new_tag);
+	tcase_add_test(tc, calloc_from_the_cache_is_zeroed);
+	tcase_add_test(tc, a_full_cache_hands_chunks_to_jemalloc);
+	tcase_add_test(tc, cached_chunk_survives_a_mode_switch);
+	tcase_add_test(tc, thread_exit_empties_its_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,86 @@
+/*
+ * cache.h - each thread's cache of its freed small tagged chunks, kept
+ * tagged, for its next allocations of the same size class.
+ *
+ * free() gives a chunk a new random tag, as it must, so that stale
+ * pointers no longer match.  A chunk handed back to jemalloc loses the
+ * value of that work: whoever allocates it next must set its tags again.
+ * A chunk kept here is handed out by the next malloc() of its class as it
+ * is, with the tag free() gave it, and no tag is written: one tag store
+ * per granule for a free and an allocation together, where tagging at
+ * both ends takes two.  The tag free() chose excluded the chunk's old tag
+ * and its neighbours', and every chunk tagged since excluded this one's,
+ * so the chunk comes out of the cache as valid as if it had been tagged
+ * at that moment.
+ *
+ * The slots are arrays, never links through the freed memory: a write
+ * through a stale pointer (unchecked in async mode, or after recover=1)
+ * cannot redirect an allocation.  A chunk stays marked freed in its
+ * header while it is here, so a double free or a use after free of it is
+ * reported as of any freed chunk.  jemalloc counts the memory as in use:
+ * at most cache_slots chunks of each small class stay per thread, fewer
+ * where that would be over MTE_CACHE_BIN_BYTES, and a thread gives its
+ * chunks back to jemalloc when it exits.
+ */
+#ifndef MTEALLOC_CACHE_H
+#define MTEALLOC_CACHE_H
+
+#include "internal.h"
+
+#pragma GCC visibility push(hidden)
+
+#define MTE_CACHE_MAX_USIZE	14336	/* jemalloc's largest small class */
+#define MTE_CACHE_BINS		40	/* >= jemalloc's classes up to it */
+#define MTE_CACHE_MAX_SLOTS	32	/* cache_slots= at most */
+#define MTE_CACHE_BIN_BYTES	16384	/* fewer slots where chunks are big */
+#define MTE_CACHE_TOTAL		1024	/* >= every bin's slots, summed */
+
+struct mte_cache {
+	uint8_t n[MTE_CACHE_BINS];
+	bool registered;		/* the exit destructor will run */
+	void *slot[MTE_CACHE_TOTAL];	/* tagged; bin b at mte_cache_at[b] */
+};
+
+extern MTE_TLS struct mte_cache mte_cache;
+/* jemalloc size class (usize / 16) -> bin + 1; 0: not cached */
+extern uint8_t mte_cache_bin_of[MTE_CACHE_MAX_USIZE / MTE_GRANULE + 1];
+extern uint16_t mte_cache_at[MTE_CACHE_BINS];	/* a bin's first slot */
+extern uint8_t mte_cache_cap[MTE_CACHE_BINS];	/* ... and its slots */
+
+/* Set up from jemalloc's classes and the options; at start-up. */
+void mte_cache_init(void);
+/* Arrange for this thread's cache to be emptied when it exits. */
+bool mte_cache_register(void);
+
+static inline unsigned mte_cache_bin(size_t usize)
+{
+	return usize <= MTE_CACHE_MAX_USIZE ?
+	       mte_cache_bin_of[usize / MTE_GRANULE] : 0;
+}
+
+/* A freed chunk of jemalloc size usize, tagged, or NULL. */
+static inline void *mte_cache_pop(size_t usize)
+{
+	unsigned b = mte_cache_bin(usize);
+
+	if (!b-- || !mte_cache.n[b])
+		return NULL;
+	return mte_cache.slot[mte_cache_at[b] + --mte_cache.n[b]];
+}
+
+/* Keep the freed chunk at user (tagged as it is now); false if full. */
+static inline bool mte_cache_push(void *user, size_t usize)
+{
+	unsigned b = mte_cache_bin(usize);
+
+	if (!b-- || mte_cache.n[b] >= mte_cache_cap[b])
+		return false;
+	if (unlikely(!mte_cache.registered) && !mte_cache_register())
+		return false;
+	mte_cache.slot[mte_cache_at[b] + mte_cache.n[b]++] = user;
+	return true;
+}
+
+#pragma GCC visibility pop
+
+#endif /* MTEALLOC_CACHE_H */
