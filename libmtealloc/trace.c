@@ -16,6 +16,7 @@
 #include <link.h>
 #include <libunwind.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -103,7 +104,7 @@ static bool ours(uintptr_t pc)
 static MTE_TLS uintptr_t stack_hi;		/* 0: not looked up; 1: unknown */
 
 /* The end of the mapping that holds sp, from /proc/self/maps; 1 if none. */
-static uintptr_t find_stack_end(uintptr_t sp)
+static uintptr_t maps_stack_end(uintptr_t sp)
 {
 	char buf[4096];
 	size_t have = 0;
@@ -136,6 +137,40 @@ static uintptr_t find_stack_end(uintptr_t sp)
 	}
 	close(fd);
 	return 1;
+}
+
+extern void *__libc_stack_end __attribute__((weak));	/* glibc's ld.so */
+
+/*
+ * The end of this thread's stack, which holds sp; 1 if unknown.  Reading
+ * /proc/self/maps costs milliseconds under qemu-user, which makes it up
+ * line by line, so it is the last resort: the initial thread's stack ends
+ * at the page that holds glibc's __libc_stack_end (the stack pointer at
+ * start-up; above it are only the arguments and environment), and a
+ * thread glibc made knows its own stack (pthread_getattr_np() may
+ * allocate; it runs under the recording guard).
+ */
+static uintptr_t find_stack_end(uintptr_t sp)
+{
+	uintptr_t page = (uintptr_t)1 << mte_lg_page, hi;
+	pthread_attr_t a;
+	size_t size;
+	void *lo;
+
+	if (mte_thread_id() == (uint32_t)getpid()) {
+		if (&__libc_stack_end && __libc_stack_end) {
+			hi = ((uintptr_t)__libc_stack_end + page) & ~(page - 1);
+			if (sp < hi)
+				return hi;
+		}
+	} else if (!pthread_getattr_np(pthread_self(), &a)) {
+		int err = pthread_attr_getstack(&a, &lo, &size);
+
+		pthread_attr_destroy(&a);
+		if (!err && sp >= (uintptr_t)lo && sp - (uintptr_t)lo < size)
+			return (uintptr_t)lo + size;
+	}
+	return maps_stack_end(sp);
 }
 
 /*
