@@ -299,6 +299,23 @@ static void do_interior_free(void)
 	free((char *)sink + 32);
 }
 
+/*
+ * A copy of a real header, with the chunk's own tag, inside another chunk
+ * of the same tag, before the pointer freed: the checksum is keyed by the
+ * address, so the copy does not pass for a header there.
+ */
+static void do_forged_header_free(void)
+{
+	char *a = malloc(400), *b = malloc(400);
+
+	/* the header is tag-0 memory: read it through a tag-0 pointer */
+	memcpy(b + 16, (char *)mte_untag(a) - 16, 16);
+	/* b's data and its memory get a's tag, so that the tags match */
+	mte_tag_range(mte_with_tag(b, mte_ptr_tag(a)), malloc_usable_size(b));
+	sink = a;
+	free(mte_with_tag(b + 32, mte_ptr_tag(a)));
+}
+
 static void do_stack_free(void)
 {
 	char local[32];
@@ -338,6 +355,7 @@ START_TEST(free_rejects_bad_pointers)
 {
 	EXPECT_REPORT(do_double_free, "double-free", "already freed");
 	EXPECT_REPORT(do_interior_free, "invalid-free", "inside a chunk");
+	EXPECT_REPORT(do_forged_header_free, "invalid-free", "inside a chunk");
 	EXPECT_REPORT(do_stack_free, "invalid-free", "not in mtealloc's heap");
 	EXPECT_REPORT(do_stripped_free, "invalid-free", "tag was stripped");
 	EXPECT_REPORT(do_stale_free, "double-free", "free(");
