@@ -131,11 +131,12 @@ static inline bool power_of_two(size_t x)
  * ---- the pass-through fast path ----
  *
  * While tagging has never been on in the process (no MTE, or mode=off from
- * the start), an untagged chunk is jemalloc's as it is, so malloc() and
- * free() can be jemalloc's own behind a few checks: this thread is armed
- * for the current mode generation (bound to its arena, its mode applied,
- * not writing a report), and for free() the pointer is untagged and in
- * our heap, which is all that can be checked without tags.  Any other case
+ * the start), an untagged chunk is jemalloc's as it is, so malloc(),
+ * free(), calloc() and realloc() can be jemalloc's own behind a few
+ * checks: this thread is armed for the current mode generation (bound to
+ * its arena, its mode applied, not writing a report), and for free() and
+ * realloc() the pointer is untagged and in our heap, which is all that
+ * can be checked without tags.  Any other case
  * takes the general path, which arms the thread again when it may.
  * mtealloc_set_mode() disarms every thread by changing the generation.
  * (mte_t lives in init.c, beside the other per-thread state.)
@@ -335,14 +336,23 @@ EXPORT void *malloc(size_t size)
 }
 
 /*
- * Only the thread's cached page-map leaf is looked at here, so that the
- * fast path needs no stack frame; a miss goes the general way, which
- * caches the leaf for next time.
+ * Is p, handed to free() or realloc() on the pass-through path, a chunk
+ * jemalloc may take as it is: untagged, and in our heap?  Only the
+ * thread's cached page-map leaf is looked at, so that the fast paths need
+ * no stack frame; a miss goes the general way, which caches the leaf for
+ * next time.
  */
+static inline bool fast_ours(const void *p)
+{
+	uint32_t idx;
+
+	return likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
+	       mte_cached_entry((uintptr_t)p, &idx) && likely(idx);
+}
+
 EXPORT void free(void *p)
 {
 	unsigned g = fast_gen();
-	uint32_t idx;
 
 	if (!p)
 		return;
@@ -350,8 +360,7 @@ EXPORT void free(void *p)
 		mte_unchecked_free(p, CALLER);
 		return;
 	}
-	if (likely(mte_t.fast == g) && likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
-	    mte_cached_entry((uintptr_t)p, &idx) && likely(idx)) {
+	if (likely(mte_t.fast == g) && fast_ours(p)) {
 		mte_stat_add(MTE_STAT_frees, 1);
 		mte_je_free_fn(p);
 		return;
@@ -361,19 +370,42 @@ EXPORT void free(void *p)
 
 EXPORT void *calloc(size_t n, size_t size)
 {
+	unsigned g = fast_gen();
 	size_t total;
 
 	if (__builtin_mul_overflow(n, size, &total)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return tagged_now(fast_gen()) ? mte_unchecked_calloc(total, CALLER)
-				      : mte_calloc_work(total, CALLER);
+	if (tagged_now(g))
+		return mte_unchecked_calloc(total, CALLER);
+	if (likely(mte_t.fast == g) && likely(total < MTE_JE_FAST_MAX)) {
+		mte_stat_add(MTE_STAT_allocs, 1);
+		return mte_je_calloc_fn(n, size);
+	}
+	return mte_calloc_work(total, CALLER);
 }
 
+/*
+ * A pass-through realloc() of a chunk of ours to a size jemalloc's own
+ * fast path serves is jemalloc's; the others (NULL, size 0, which frees
+ * as glibc does, and huge sizes) go the general way.  As there, a chunk
+ * that moves counts as an allocation and a free.
+ */
 EXPORT void *realloc(void *p, size_t size)
 {
-	return do_realloc(p, size, CALLER);
+	unsigned g = fast_gen();
+	void *q;
+
+	if (tagged_now(g) || unlikely(mte_t.fast != g) || !p || !size ||
+	    unlikely(size >= MTE_JE_FAST_MAX) || !fast_ours(p))
+		return do_realloc(p, size, CALLER);
+	q = mte_je_realloc_fn(p, size);
+	if (q && q != p) {
+		mte_stat_add(MTE_STAT_allocs, 1);
+		mte_stat_add(MTE_STAT_frees, 1);
+	}
+	return q;
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)

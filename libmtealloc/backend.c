@@ -32,14 +32,16 @@ static _Atomic unsigned next_arena;
 static MTE_TLS int thread_flags;	/* MALLOCX_ARENA(ours), 0 until set */
 
 /*
- * jemalloc's own malloc() and free(): its fast paths, much shorter than
- * mallocx()/dallocx().  Each thread is bound to one of our arenas
- * (thread.arena), so they allocate from our extents.  NULL if jemalloc
+ * jemalloc's own malloc(), free(), calloc() and realloc(): its fast
+ * paths, much shorter than mallocx()/dallocx().  Each thread is bound to
+ * one of our arenas (thread.arena), so they allocate from our extents.  NULL if jemalloc
  * cannot be found by name, and then mallocx() is used throughout.
  * api.c's pass-through fast path calls them directly.
  */
 void *(*mte_je_malloc_fn)(size_t);
 void (*mte_je_free_fn)(void *);
+void *(*mte_je_calloc_fn)(size_t, size_t);
+void *(*mte_je_realloc_fn)(void *, size_t);
 static MTE_TLS bool thread_bound;	/* thread.arena took */
 
 /* Arena slot i, created with our hooks if it is not yet; 0 on failure. */
@@ -91,9 +93,16 @@ bool mte_backend_init(unsigned n, const char **why)
 		if (h) {
 			mte_je_malloc_fn = (void *(*)(size_t))dlsym(h, "malloc");
 			mte_je_free_fn = (void (*)(void *))dlsym(h, "free");
-			if (!mte_je_malloc_fn || !mte_je_free_fn) {
-				mte_je_malloc_fn = NULL;
+			mte_je_calloc_fn = (void *(*)(size_t, size_t))
+					   dlsym(h, "calloc");
+			mte_je_realloc_fn = (void *(*)(void *, size_t))
+					    dlsym(h, "realloc");
+			if (!mte_je_malloc_fn || !mte_je_free_fn ||
+			    !mte_je_calloc_fn || !mte_je_realloc_fn) {
+				mte_je_malloc_fn = NULL;	/* all or none */
 				mte_je_free_fn = NULL;
+				mte_je_calloc_fn = NULL;
+				mte_je_realloc_fn = NULL;
 			}
 		}
 	}

@@ -529,6 +529,10 @@ void *mte_heap_realloc(void *p, size_t size, const void *pc)
 			q = mte_je_realloc(p, size);
 			if (!q)
 				errno = ENOMEM;
+			else if (q != p) {	/* moved: as below */
+				mte_stat_add(MTE_STAT_allocs, 1);
+				mte_stat_add(MTE_STAT_frees, 1);
+			}
 			return q;
 		}
 		usable = mte_je_usable(p);	/* an untagged chunk grows tagged */

@@ -260,6 +260,8 @@ bool mte_backend_init(unsigned narenas, const char **why);
 #define MTE_JE_FAST_MAX (4UL << 20)
 extern void *(*mte_je_malloc_fn)(size_t);	/* jemalloc's malloc(), or NULL */
 extern void (*mte_je_free_fn)(void *);		/* jemalloc's free(), or NULL */
+extern void *(*mte_je_calloc_fn)(size_t, size_t);	/* ... calloc() */
+extern void *(*mte_je_realloc_fn)(void *, size_t);	/* ... realloc() */
 bool mte_je_thread_fast(void);	/* bind this thread; may it use them? */
 unsigned mte_je_narenas(void);
 void *mte_je_alloc(size_t size, size_t align, bool zero);

@@ -450,6 +450,27 @@ START_TEST(invalid_free_of_stack_memory)
 }
 END_TEST
 
+/* The same, handed to realloc(), which has a pass-through path too. */
+static void do_realloc_stack(void *arg)
+{
+	char local[64];
+
+	free(malloc(16));	/* arm this thread's pass-through path */
+	sink = local;
+	sink = realloc(sink, 100);
+	(void)arg;
+}
+
+START_TEST(invalid_realloc_of_stack_memory)
+{
+	run_child(do_realloc_stack, NULL);
+	DIED_OF(SIGABRT);
+	HAS("ERROR: mtealloc: invalid-free on address 0x");
+	HAS("realloc(0x");
+	HAS("not in mtealloc's heap");
+}
+END_TEST
+
 /* A tagged pointer, in a process that never handed out a tag (no MTE). */
 static void do_free_tagged_without_mte(void *arg)
 {
@@ -823,6 +844,7 @@ int main(void)
 	tcase_set_timeout(mte, 120);
 	tcase_set_timeout(any, 120);
 	tcase_add_test(any, invalid_free_of_stack_memory);
+	tcase_add_test(any, invalid_realloc_of_stack_memory);
 	tcase_add_test(any, foreign_fault_reaches_program_handler);
 	tcase_add_test(any, foreign_fault_without_handler_dies_as_usual);
 	if (!mtealloc_tagging() && !mte_g.hw_mte)	/* after init */

@@ -287,6 +287,25 @@ START_TEST(stats_count)
 }
 END_TEST
 
+/* calloc() counts as an allocation; a realloc() that moves, as one and a free. */
+START_TEST(stats_count_calloc_and_realloc)
+{
+	uint64_t a0, a1, f0, f1;
+	char *p, *q;
+
+	mtealloc_stat("allocs", &a0);
+	mtealloc_stat("frees", &f0);
+	p = calloc(1, 50);
+	q = realloc(p, 200000);		/* another size class: it moves */
+	free(q);
+	mtealloc_stat("allocs", &a1);
+	mtealloc_stat("frees", &f1);
+	ck_assert_ptr_ne(q, p);
+	ck_assert_uint_eq(a1, a0 + 2);
+	ck_assert_uint_eq(f1, f0 + 2);
+}
+END_TEST
+
 /* Without MTE the library passes through, and says why. */
 START_TEST(passthrough_without_mte)
 {
@@ -325,6 +344,7 @@ Suite *suite_heap_api(void)
 	tcase_add_test(tc, threads_hammer);
 	tcase_add_test(tc, fork_both_sides_work);
 	tcase_add_test(tc, stats_count);
+	tcase_add_test(tc, stats_count_calloc_and_realloc);
 	tcase_add_test(tc, set_mode_rejects_nonsense);
 	if (!mtealloc_tagging())
 		tcase_add_test(tc, passthrough_without_mte);
