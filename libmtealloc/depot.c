@@ -125,28 +125,11 @@ full:
 	return 0;
 }
 
-/*
- * A thread records the same few stacks over and over (a loop's malloc and
- * free), so it remembers the last id per first frame, and a stack equal
- * to that record needs neither the hash nor the table.
- */
-#define LAST_SLOTS 4
-static MTE_TLS uint32_t last_id[LAST_SLOTS];
-
 uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 {
-	unsigned slot;
-	uint32_t id;
-
 	if (!table || !n)
 		return 0;
-	slot = (unsigned)(pcs[0] >> 2) & (LAST_SLOTS - 1);
-	id = last_id[slot];
-	if (id && same_stack(rec_of(id), tid, pcs, n))
-		return id;
-	id = put(tid, pcs, n);
-	last_id[slot] = id;
-	return id;
+	return put(tid, pcs, n);
 }
 
 const struct mte_depot_rec *mte_depot_get(uint32_t id)

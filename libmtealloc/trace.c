@@ -214,16 +214,35 @@ static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 }
 
 /*
+ * A thread records the same few stacks over and over (a loop's malloc and
+ * free), so it remembers its last record per call site; a walk that meets
+ * that record's frames one by one is done, without the depot's hash.
+ */
+#define LAST_SLOTS 4
+static MTE_TLS const struct mte_depot_rec *last_rec[LAST_SLOTS];
+static MTE_TLS uint32_t last_id[LAST_SLOTS];
+
+static inline unsigned last_slot(const void *caller)
+{
+	return (unsigned)((uintptr_t)caller >> 2) & (LAST_SLOTS - 1);
+}
+
+/*
  * The common case, kept short: called under malloc() or free(), whose
  * frame record (mte_t.api_frame) holds the caller's return address, on a
- * thread whose stack is known.  0 when that is not the case.
+ * thread whose stack is known.  Walks into pcs and returns the count (0
+ * when that is not the case); *same says whether the stack is r's.
  */
 static inline unsigned fp_walk_from_api(void **pcs, unsigned max,
-					const void *caller)
+					const void *caller,
+					const struct mte_depot_rec *r,
+					bool *same)
 {
 	uintptr_t fp = (uintptr_t)mte_t.api_frame, hi = stack_hi;
 	unsigned n = 0;
+	bool eq = r != NULL;
 
+	*same = false;
 	if (!fp || hi <= 1 || fp + 16 > hi || hi - fp > (64UL << 20) ||
 	    ((uintptr_t *)fp)[1] != (uintptr_t)caller)
 		return 0;
@@ -232,11 +251,13 @@ static inline unsigned fp_walk_from_api(void **pcs, unsigned max,
 
 		if (!lr)
 			break;
+		eq = eq && n < r->depth && r->pcs[n] == lr;
 		pcs[n++] = (void *)lr;
 		if (next <= fp || next + 16 > hi || (next & 15))
 			break;
 		fp = next;
 	} while (n < max);
+	*same = eq && n == r->depth;
 	return n;
 }
 #endif
@@ -271,9 +292,24 @@ uint32_t mte_trace_here(const void *caller)
 	if (!mte_g.opt.alloc_traces || in_capture)
 		return 0;
 #if defined(__aarch64__)
-	n = caller ? fp_walk_from_api(pcs, depth, caller) : 0;
-	if (likely(n))		/* the depot never allocates: no guard needed */
-		return mte_depot_put(mte_thread_id(), (uintptr_t *)pcs, n);
+	if (caller) {
+		unsigned s = last_slot(caller);
+		const struct mte_depot_rec *r = last_rec[s];
+		uint32_t tid = mte_thread_id();
+		bool same;
+
+		if (r && r->tid != tid)
+			r = NULL;	/* a forked child's: another thread id */
+		n = fp_walk_from_api(pcs, depth, caller, r, &same);
+		if (likely(same))
+			return last_id[s];
+		if (likely(n)) {	/* the depot never allocates: no guard */
+			id = mte_depot_put(tid, (uintptr_t *)pcs, n);
+			last_rec[s] = mte_depot_get(id);
+			last_id[s] = id;
+			return id;
+		}
+	}
 #endif
 	in_capture = true;
 	n = 0;

@@ -768,6 +768,64 @@ START_TEST(fault_near_stack_exhaustion_reports)
 }
 END_TEST
 
+/* ---- recorded stacks: one call site, reached from two callers ---- */
+
+NOINLINE static char *alloc_site(void)
+{
+	char *p = malloc(40);
+
+	sink = p;
+	return p;
+}
+
+NOINLINE static char *via_first(void)
+{
+	char *p = alloc_site();
+
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+NOINLINE static char *via_second(void)
+{
+	char *p = alloc_site();
+
+	vc = 2;		/* unlike via_first(), so that the two are not merged */
+	return p;
+}
+
+/*
+ * A thread remembers its last stack per call site; a stack that differs
+ * only above the site must still get a record of its own, and the first
+ * stack its old one back.
+ */
+START_TEST(one_call_site_two_callers_two_stacks)
+{
+	char *(*const via[3])(void) = { via_first, via_second, via_first };
+	char *p[3];
+	uint32_t ia1, ib, ia2;
+	const struct mte_depot_rec *ra, *rb;
+	int i;
+
+	for (i = 0; i < 3; i++)		/* one call site here too */
+		p[i] = via[i]();
+	ia1 = mte_chunk_alloc_ctx(p[0]);
+	ib = mte_chunk_alloc_ctx(p[1]);
+	ia2 = mte_chunk_alloc_ctx(p[2]);
+	ra = mte_depot_get(ia1);
+	rb = mte_depot_get(ib);
+
+	ck_assert_ptr_nonnull(ra);
+	ck_assert_ptr_nonnull(rb);
+	ck_assert_uint_ne(ia1, ib);
+	ck_assert_uint_eq(ia1, ia2);
+	ck_assert_uint_eq(ra->pcs[0], rb->pcs[0]);	/* in alloc_site() */
+	ck_assert_uint_ne(ra->pcs[1], rb->pcs[1]);	/* its two callers */
+	for (i = 0; i < 3; i++)
+		free(p[i]);
+}
+END_TEST
+
 /* ---- a fault inside the handler: one line, and the process ends ---- */
 
 static void do_fault_in_report(void *arg)
@@ -869,6 +927,7 @@ int main(void)
 	tcase_add_test(mte, fault_near_stack_exhaustion_reports);
 	tcase_add_test(mte, json_report_has_the_fields);
 	tcase_add_test(mte, fault_inside_the_handler_ends_the_process);
+	tcase_add_test(mte, one_call_site_two_callers_two_stacks);
 	if (mtealloc_tagging())
 		suite_add_tcase(s, mte);
 	else if (getenv("MTEALLOC_EXPECT_TAGGING")) {
