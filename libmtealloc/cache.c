@@ -15,8 +15,17 @@ uint8_t mte_cache_cap[MTE_CACHE_BINS];
 static size_t bin_usize[MTE_CACHE_BINS];
 static pthread_key_t exit_key;
 
-/* Give every chunk this thread keeps back to jemalloc. */
-static void cache_empty(void *unused)
+/*
+ * Give every chunk this thread keeps back to jemalloc: the thread's exit
+ * destructor, run through an unchecked entry (memtag.h), so that jemalloc
+ * touches the chunks with tag checks suspended, as on every other path.
+ */
+void mte_cache_empty_work(void *unused);
+void mte_unchecked_cache_empty(void *unused);
+MTE_UNCHECKED_ENTRY(mte_unchecked_cache_empty, mte_cache_empty_work);
+
+__attribute__((noinline, noclone, used))
+void mte_cache_empty_work(void *unused)
 {
 	unsigned b;
 
@@ -42,7 +51,7 @@ void mte_cache_init(void)
 {
 	unsigned i, bins = 0, at = 0, cap, slots = mte_g.opt.cache_slots;
 
-	if (!slots || pthread_key_create(&exit_key, cache_empty))
+	if (!slots || pthread_key_create(&exit_key, mte_unchecked_cache_empty))
 		return;			/* no cache: every free goes to jemalloc */
 	for (i = 1; i <= MTE_CACHE_MAX_USIZE / MTE_GRANULE; i++) {
 		size_t usize = i * MTE_GRANULE;
