@@ -337,17 +337,12 @@ EXPORT void *malloc(size_t size)
 
 /*
  * Is p, handed to free() or realloc() on the pass-through path, a chunk
- * jemalloc may take as it is: untagged, and in our heap?  Only the
- * thread's cached page-map leaf is looked at, so that the fast paths need
- * no stack frame; a miss goes the general way, which caches the leaf for
- * next time.
+ * jemalloc may take as it is: untagged, and in our heap?
  */
 static inline bool fast_ours(const void *p)
 {
-	uint32_t idx;
-
 	return likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
-	       mte_cached_entry((uintptr_t)p, &idx) && likely(idx);
+	       likely(mte_page_entry((uintptr_t)p));
 }
 
 EXPORT void free(void *p)

@@ -29,7 +29,7 @@
 unsigned mte_lg_page;
 static size_t page_size;
 static unsigned top_bits;
-static _Atomic(_Atomic uint32_t *) *pagemap;	/* [top] -> leaf[1 << LEAF_BITS] */
+_Atomic(_Atomic uint32_t *) *mte_pagemap;	/* [top] -> leaf[1 << LEAF_BITS] */
 #define LEAF_BITS	MTE_LEAF_BITS
 #define VA_BITS		MTE_VA_BITS
 struct mte_unit *mte_units;
@@ -49,62 +49,31 @@ bool mte_extent_init(size_t page)
 	page_size = page;
 	mte_lg_page = (unsigned)__builtin_ctzl(page);
 	top_bits = VA_BITS - mte_lg_page - LEAF_BITS;
-	pagemap = map_anon(sizeof(*pagemap) << top_bits, PROT_READ | PROT_WRITE);
+	/* at start-up, before any other thread may look at either */
 	mte_units = map_anon(sizeof(*mte_units) * MAX_UNITS,
 			     PROT_READ | PROT_WRITE);
-	return pagemap && mte_units;
+	mte_pagemap = map_anon(sizeof(*mte_pagemap) << top_bits,
+			       PROT_READ | PROT_WRITE);
+	return mte_pagemap && mte_units;
 }
 
 static _Atomic uint32_t *leaf_of(uintptr_t pg, bool create)
 {
 	_Atomic uint32_t *leaf, *fresh;
 
-	leaf = atomic_load_explicit(&pagemap[pg >> LEAF_BITS],
+	leaf = atomic_load_explicit(&mte_pagemap[pg >> LEAF_BITS],
 				    memory_order_acquire);
 	if (leaf || !create)
 		return leaf;
 	fresh = map_anon(sizeof(*fresh) << LEAF_BITS, PROT_READ | PROT_WRITE);
 	if (!fresh)
 		return NULL;
-	if (!atomic_compare_exchange_strong(&pagemap[pg >> LEAF_BITS], &leaf,
+	if (!atomic_compare_exchange_strong(&mte_pagemap[pg >> LEAF_BITS], &leaf,
 					    fresh)) {
 		munmap(fresh, sizeof(*fresh) << LEAF_BITS);	/* lost the race */
 		return leaf;
 	}
 	return fresh;
-}
-
-/* The page-map entry of addr's page, or NULL; *leafp gets its leaf. */
-static _Atomic uint32_t *entry_of(const void *addr, _Atomic uint32_t **leafp)
-{
-	uintptr_t a = (uintptr_t)mte_untag(addr), pg;
-	_Atomic uint32_t *leaf;
-
-	if (!pagemap || a >> VA_BITS)
-		return NULL;
-	pg = a >> mte_lg_page;
-	leaf = leaf_of(pg, false);
-	if (!leaf)
-		return NULL;
-	if (leafp)
-		*leafp = leaf;
-	return &leaf[pg & ((1u << LEAF_BITS) - 1)];
-}
-
-/* The slow half of mte_unit_of(): find the leaf, and remember it. */
-struct mte_unit *mte_unit_of_slow(const void *addr)
-{
-	_Atomic uint32_t *leaf = NULL, *e = entry_of(addr, &leaf);
-	uint32_t idx;
-
-	if (!e)
-		return NULL;
-	/* leaves are never freed, so a thread may keep a pointer to one */
-	mte_t.cached_top = ((uintptr_t)mte_untag(addr) >> mte_lg_page) >>
-			   LEAF_BITS;
-	mte_t.cached_leaf = leaf;
-	idx = atomic_load_explicit(e, memory_order_acquire);
-	return idx ? &mte_units[idx - 1] : NULL;
 }
 
 static void set_pages(uintptr_t base, size_t size, uint32_t value)
@@ -285,10 +254,6 @@ static bool enable_unit(struct mte_unit *u)
 	return st == MTE_UNIT_ENABLED;
 }
 
-bool mte_in_heap_slow(const void *addr)
-{
-	return mte_unit_of_slow(addr) != NULL;
-}
 
 bool mte_extent_enable_slow(const void *p, size_t len)
 {

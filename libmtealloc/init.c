@@ -28,7 +28,7 @@
 
 struct mte_global mte_g = { .fast_gen = MTE_FAST_OFF };
 MTE_TLS unsigned mte_thread_gen;
-MTE_TLS struct mte_thread_hot mte_t = { .cached_top = UINTPTR_MAX };
+MTE_TLS struct mte_thread_hot mte_t;
 
 static const char *const mode_list[] = { "off", "sync", "async", "asymm" };
 

@@ -42,8 +42,6 @@ struct mte_thread_hot {
 	unsigned fast;		/* api.c: armed fast-path generation, 0 off */
 	unsigned stripe;	/* stats.c: own counter stripe; 0 is shared */
 	_Atomic uint64_t *stats;	/* ... its counters, NULL if shared */
-	uintptr_t cached_top;	/* extent.c: the page-map leaf mte_cached_entry() */
-	_Atomic uint32_t *cached_leaf;	/* ... looked at last */
 	void *api_frame;	/* trace.c: the API's frame record, while in */
 };
 extern MTE_TLS struct mte_thread_hot mte_t;	/* init.c */
@@ -183,48 +181,43 @@ enum mte_unit_state {
 
 extern struct extent_hooks_s mte_extent_hooks;
 extern unsigned mte_lg_page;
-bool mte_in_heap_slow(const void *addr);
+/* [address >> (lg_page + LEAF_BITS)] -> leaf; NULL until start-up */
+extern _Atomic(_Atomic uint32_t *) *mte_pagemap;
+extern struct mte_unit *mte_units;	/* page-map entry n names unit n - 1 */
+bool mte_extent_init(size_t page);
 
 /*
- * The page-map entry of untagged address a (its unit index + 1, 0 if it
- * is not heap memory of ours), from the leaf this thread looked at last;
- * false when a lies in another leaf.  Read relaxed: a unit is reached
- * through the index, an address dependency, which orders the reads of the
- * unit after this one (as the kernel's READ_ONCE); the slow paths, which
- * find and cache the leaf, acquire.
+ * The page-map entry of untagged address a: its unit index + 1, or 0 if
+ * it is not heap memory of ours.  Read relaxed: the leaf, and then the
+ * unit, are reached through what was read, address dependencies, which
+ * order those reads after it (as the kernel's READ_ONCE); a leaf and the
+ * entries in it are published with release stores.
  */
-static inline bool mte_cached_entry(uintptr_t a, uint32_t *idx)
+static inline uint32_t mte_page_entry(uintptr_t a)
 {
+	_Atomic(_Atomic uint32_t *) *top = mte_pagemap;
 	uintptr_t pg = a >> mte_lg_page;
+	_Atomic uint32_t *leaf;
 
-	if (unlikely(pg >> MTE_LEAF_BITS != mte_t.cached_top))
-		return false;
-	*idx = atomic_load_explicit(&mte_t.cached_leaf[pg &
-			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed);
-	return true;
+	if (unlikely(!top || a >> MTE_VA_BITS))
+		return 0;
+	leaf = atomic_load_explicit(&top[pg >> MTE_LEAF_BITS],
+				    memory_order_relaxed);
+	return leaf ? atomic_load_explicit(&leaf[pg &
+			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed) : 0;
 }
 
 /* Is addr in memory our hooks mapped?  The free() path's check. */
 static inline bool mte_in_heap(const void *addr)
 {
-	uint32_t idx;
-
-	if (likely(mte_cached_entry((uintptr_t)mte_untag(addr), &idx)))
-		return idx != 0;
-	return mte_in_heap_slow(addr);
+	return mte_page_entry((uintptr_t)mte_untag(addr)) != 0;
 }
-
-bool mte_extent_init(size_t page);
-extern struct mte_unit *mte_units;	/* page-map entry n names unit n - 1 */
-struct mte_unit *mte_unit_of_slow(const void *addr);
 
 /* The unit holding addr, or NULL if it is not heap memory of ours. */
 static inline struct mte_unit *mte_unit_of(const void *addr)
 {
-	uint32_t idx;
+	uint32_t idx = mte_page_entry((uintptr_t)mte_untag(addr));
 
-	if (unlikely(!mte_cached_entry((uintptr_t)mte_untag(addr), &idx)))
-		return mte_unit_of_slow(addr);
 	return idx ? &mte_units[idx - 1] : NULL;
 }
 /* Make [p, p + len) PROT_MTE if it is not yet; false if it cannot be. */
