@@ -44,6 +44,46 @@ void *(*mte_je_calloc_fn)(size_t, size_t);
 void *(*mte_je_realloc_fn)(void *, size_t);
 static MTE_TLS bool thread_bound;	/* thread.arena took */
 
+#ifdef MTE_JE_STATIC
+/*
+ * jemalloc is linked into the library, from Debian's PIC archive, with its
+ * malloc(), free(), calloc() and realloc() renamed (Makefile.am), so that
+ * ours are the process's and its own stay reachable by these names.
+ */
+void *mtejem_malloc(size_t size);
+void mtejem_free(void *p);
+void *mtejem_calloc(size_t n, size_t size);
+void *mtejem_realloc(void *p, size_t size);
+
+static void find_je_fast_paths(void)
+{
+	mte_je_malloc_fn = mtejem_malloc;
+	mte_je_free_fn = mtejem_free;
+	mte_je_calloc_fn = mtejem_calloc;
+	mte_je_realloc_fn = mtejem_realloc;
+}
+#else
+/* jemalloc is libjemalloc.so.2, loaded as our dependency: find its own. */
+static void find_je_fast_paths(void)
+{
+	void *h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
+
+	if (!h)
+		return;
+	mte_je_malloc_fn = (void *(*)(size_t))dlsym(h, "malloc");
+	mte_je_free_fn = (void (*)(void *))dlsym(h, "free");
+	mte_je_calloc_fn = (void *(*)(size_t, size_t))dlsym(h, "calloc");
+	mte_je_realloc_fn = (void *(*)(void *, size_t))dlsym(h, "realloc");
+	if (!mte_je_malloc_fn || !mte_je_free_fn || !mte_je_calloc_fn ||
+	    !mte_je_realloc_fn) {
+		mte_je_malloc_fn = NULL;	/* all or none */
+		mte_je_free_fn = NULL;
+		mte_je_calloc_fn = NULL;
+		mte_je_realloc_fn = NULL;
+	}
+}
+#endif
+
 /* Arena slot i, created with our hooks if it is not yet; 0 on failure. */
 static unsigned create_arena(unsigned i)
 {
@@ -87,25 +127,7 @@ bool mte_backend_init(unsigned n, const char **why)
 		*why = "jemalloc refused mallctl(\"arenas.create\")";
 		return false;
 	}
-	{
-		void *h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
-
-		if (h) {
-			mte_je_malloc_fn = (void *(*)(size_t))dlsym(h, "malloc");
-			mte_je_free_fn = (void (*)(void *))dlsym(h, "free");
-			mte_je_calloc_fn = (void *(*)(size_t, size_t))
-					   dlsym(h, "calloc");
-			mte_je_realloc_fn = (void *(*)(void *, size_t))
-					    dlsym(h, "realloc");
-			if (!mte_je_malloc_fn || !mte_je_free_fn ||
-			    !mte_je_calloc_fn || !mte_je_realloc_fn) {
-				mte_je_malloc_fn = NULL;	/* all or none */
-				mte_je_free_fn = NULL;
-				mte_je_calloc_fn = NULL;
-				mte_je_realloc_fn = NULL;
-			}
-		}
-	}
+	find_je_fast_paths();
 	/* nallocx() is a call into jemalloc; the hot path looks sizes up. */
 	for (i = 0; i <= MTE_JE_CLASS_TABLE_MAX / MTE_GRANULE; i++)
 		mte_je_class_size[i] = (uint32_t)nallocx(i ? i * MTE_GRANULE : 1, 0);
