@@ -3,42 +3,47 @@
  * (cache.h, where the hot path is), and emptying it when a thread exits.
  */
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 #include "cache.h"
 
-MTE_TLS struct mte_cache mte_cache;
+MTE_TLS struct mte_cache *mte_cache;
 uint8_t mte_cache_bin_of[MTE_CACHE_MAX_USIZE / MTE_GRANULE + 1];
 uint16_t mte_cache_at[MTE_CACHE_BINS];
 uint8_t mte_cache_cap[MTE_CACHE_BINS];
 
 static size_t bin_usize[MTE_CACHE_BINS];
+static size_t cache_bytes;		/* one thread's mapping; 0: no cache */
 static pthread_key_t exit_key;
 
 /*
- * Give every chunk this thread keeps back to jemalloc: the thread's exit
- * destructor, run through an unchecked entry (memtag.h), so that jemalloc
- * touches the chunks with tag checks suspended, as on every other path.
+ * Give every chunk the thread kept back to jemalloc, and unmap its cache:
+ * the thread's exit destructor, run through an unchecked entry (memtag.h),
+ * so that jemalloc touches the chunks with tag checks suspended, as on
+ * every other path.
  */
-void mte_cache_empty_work(void *unused);
-void mte_unchecked_cache_empty(void *unused);
+void mte_cache_empty_work(void *cache);
+void mte_unchecked_cache_empty(void *cache);
 MTE_UNCHECKED_ENTRY(mte_unchecked_cache_empty, mte_cache_empty_work);
 
 __attribute__((noinline, noclone, used))
-void mte_cache_empty_work(void *unused)
+void mte_cache_empty_work(void *cache)
 {
+	struct mte_cache *c = cache;
 	unsigned b;
 
-	(void)unused;
 	for (b = 0; b < MTE_CACHE_BINS; b++)
-		while (mte_cache.n[b]) {
-			char *user = mte_untag(mte_cache.slot[mte_cache_at[b] +
-							      --mte_cache.n[b]]);
+		while (c->n[b]) {
+			char *user = mte_untag(c->slot[mte_cache_at[b] +
+						       --c->n[b]]);
 
 			mte_je_free_sized(user - MTE_GRANULE, bin_usize[b], 0);
 			mte_stat_add(MTE_STAT_cache_returned, 1);
 		}
-	mte_cache.registered = false;	/* a later free registers again */
+	if (mte_cache == c)
+		mte_cache = NULL;	/* a later free maps another */
+	munmap(c, cache_bytes);
 }
 
 /*
@@ -58,23 +63,32 @@ void mte_cache_init(void)
 
 		if (mte_je_class_size[i] != usize)
 			continue;	/* not a class of its own */
+		if (bins == MTE_CACHE_BINS)
+			break;
 		cap = MTE_CACHE_BIN_BYTES / usize;
 		cap = cap < 1 ? 1 : cap > slots ? slots : cap;
-		if (bins == MTE_CACHE_BINS || at + cap > MTE_CACHE_TOTAL)
-			break;
 		bin_usize[bins] = usize;
 		mte_cache_at[bins] = (uint16_t)at;
 		mte_cache_cap[bins] = (uint8_t)cap;
 		at += cap;
 		mte_cache_bin_of[i] = (uint8_t)++bins;
 	}
+	cache_bytes = sizeof(struct mte_cache) + at * sizeof(void *);
 }
-/*
- * On this thread's first push: empty the cache when the thread exits.
- * False if that cannot be arranged; then nothing is kept.
- */
-bool mte_cache_register(void)
+
+struct mte_cache *mte_cache_create(void)
 {
-	mte_cache.registered = !pthread_setspecific(exit_key, &mte_cache);
-	return mte_cache.registered;
+	struct mte_cache *c;
+
+	if (!cache_bytes)
+		return NULL;
+	c = mmap(NULL, cache_bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c == MAP_FAILED)
+		return NULL;
+	if (pthread_setspecific(exit_key, c)) {
+		munmap(c, cache_bytes);	/* then nothing is kept */
+		return NULL;
+	}
+	return mte_cache = c;
 }

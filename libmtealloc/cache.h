@@ -33,15 +33,18 @@
 #define MTE_CACHE_BINS		40	/* >= jemalloc's classes up to it */
 #define MTE_CACHE_MAX_SLOTS	32	/* cache_slots= at most */
 #define MTE_CACHE_BIN_BYTES	16384	/* fewer slots where chunks are big */
-#define MTE_CACHE_TOTAL		1024	/* >= every bin's slots, summed */
 
+/*
+ * A thread's cache is mapped at its first push, not kept in thread-local
+ * storage: glibc carves static TLS out of every thread's stack, and a few
+ * KiB more there would make pthread_create() refuse PTHREAD_STACK_MIN.
+ */
 struct mte_cache {
 	uint8_t n[MTE_CACHE_BINS];
-	bool registered;		/* the exit destructor will run */
-	void *slot[MTE_CACHE_TOTAL];	/* tagged; bin b at mte_cache_at[b] */
+	void *slot[];			/* tagged; bin b at mte_cache_at[b] */
 };
 
-extern MTE_TLS struct mte_cache mte_cache;
+extern MTE_TLS struct mte_cache *mte_cache;	/* NULL until the first push */
 /* jemalloc size class (usize / 16) -> bin + 1; 0: not cached */
 extern uint8_t mte_cache_bin_of[MTE_CACHE_MAX_USIZE / MTE_GRANULE + 1];
 extern uint16_t mte_cache_at[MTE_CACHE_BINS];	/* a bin's first slot */
@@ -49,8 +52,8 @@ extern uint8_t mte_cache_cap[MTE_CACHE_BINS];	/* ... and its slots */
 
 /* Set up from jemalloc's classes and the options; at start-up. */
 void mte_cache_init(void);
-/* Arrange for this thread's cache to be emptied when it exits. */
-bool mte_cache_register(void);
+/* Map this thread's cache, to be emptied when it exits; NULL if not. */
+struct mte_cache *mte_cache_create(void);
 
 static inline unsigned mte_cache_bin(size_t usize)
 {
@@ -61,23 +64,27 @@ static inline unsigned mte_cache_bin(size_t usize)
 /* A freed chunk of jemalloc size usize, tagged, or NULL. */
 static inline void *mte_cache_pop(size_t usize)
 {
+	struct mte_cache *c = mte_cache;
 	unsigned b = mte_cache_bin(usize);
 
-	if (!b-- || !mte_cache.n[b])
+	if (!b-- || !c || !c->n[b])
 		return NULL;
-	return mte_cache.slot[mte_cache_at[b] + --mte_cache.n[b]];
+	return c->slot[mte_cache_at[b] + --c->n[b]];
 }
 
 /* Keep the freed chunk at user (tagged as it is now); false if full. */
 static inline bool mte_cache_push(void *user, size_t usize)
 {
+	struct mte_cache *c = mte_cache;
 	unsigned b = mte_cache_bin(usize);
 
-	if (!b-- || mte_cache.n[b] >= mte_cache_cap[b])
+	if (!b--)
 		return false;
-	if (unlikely(!mte_cache.registered) && !mte_cache_register())
+	if (unlikely(!c) && !(c = mte_cache_create()))
 		return false;
-	mte_cache.slot[mte_cache_at[b] + mte_cache.n[b]++] = user;
+	if (c->n[b] >= mte_cache_cap[b])
+		return false;
+	c->slot[mte_cache_at[b] + c->n[b]++] = user;
 	return true;
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <malloc.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -287,6 +288,29 @@ START_TEST(stats_count)
 }
 END_TEST
 
+static void *alloc_and_free(void *arg)
+{
+	free(malloc(100));
+	return arg;
+}
+
+/*
+ * glibc carves static TLS out of every thread's stack: a library that
+ * keeps much there makes pthread_create() refuse the smallest stack.
+ */
+START_TEST(thread_with_the_smallest_stack)
+{
+	pthread_attr_t a;
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_attr_init(&a), 0);
+	ck_assert_int_eq(pthread_attr_setstacksize(&a, PTHREAD_STACK_MIN), 0);
+	ck_assert_int_eq(pthread_create(&t, &a, alloc_and_free, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	pthread_attr_destroy(&a);
+}
+END_TEST
+
 /* calloc() counts as an allocation; a realloc() that moves, as one and a free. */
 START_TEST(stats_count_calloc_and_realloc)
 {
@@ -345,6 +369,7 @@ Suite *suite_heap_api(void)
 	tcase_add_test(tc, fork_both_sides_work);
 	tcase_add_test(tc, stats_count);
 	tcase_add_test(tc, stats_count_calloc_and_realloc);
+	tcase_add_test(tc, thread_with_the_smallest_stack);
 	tcase_add_test(tc, set_mode_rejects_nonsense);
 	if (!mtealloc_tagging())
 		tcase_add_test(tc, passthrough_without_mte);
