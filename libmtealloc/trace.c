@@ -230,19 +230,19 @@ static inline unsigned last_slot(const void *caller)
 /*
  * The common case, kept short: called under malloc() or free(), whose
  * frame record (mte_t.api_frame) holds the caller's return address, on a
- * thread whose stack is known.  Walks into pcs and returns the count (0
- * when that is not the case); *same says whether the stack is r's.
+ * thread whose stack is known.  With pcs, walks into it and returns the
+ * count (0 when that is not the case).  Without, only compares the walk
+ * with record r, and returns its depth if the stack is r's, else 0: a
+ * stack seen before costs no stores, and a new one stops at its first
+ * new frame.
  */
-static inline unsigned fp_walk_from_api(void **pcs, unsigned max,
-					const void *caller,
-					const struct mte_depot_rec *r,
-					bool *same)
+static inline __attribute__((always_inline))
+unsigned fp_walk_from_api(void **pcs, unsigned max, const void *caller,
+			  const struct mte_depot_rec *r)
 {
 	uintptr_t fp = (uintptr_t)mte_t.api_frame, hi = stack_hi;
 	unsigned n = 0;
-	bool eq = r != NULL;
 
-	*same = false;
 	if (!fp || hi <= 1 || fp + 16 > hi || hi - fp > (64UL << 20) ||
 	    ((uintptr_t *)fp)[1] != (uintptr_t)caller)
 		return 0;
@@ -251,14 +251,16 @@ static inline unsigned fp_walk_from_api(void **pcs, unsigned max,
 
 		if (!lr)
 			break;
-		eq = eq && n < r->depth && r->pcs[n] == lr;
-		pcs[n++] = (void *)lr;
+		if (pcs)
+			pcs[n] = (void *)lr;
+		else if (n >= r->depth || r->pcs[n] != lr)
+			return 0;
+		n++;
 		if (next <= fp || next + 16 > hi || (next & 15))
 			break;
 		fp = next;
 	} while (n < max);
-	*same = eq && n == r->depth;
-	return n;
+	return pcs || n == r->depth ? n : 0;
 }
 #endif
 
@@ -296,13 +298,12 @@ uint32_t mte_trace_here(const void *caller)
 		unsigned s = last_slot(caller);
 		const struct mte_depot_rec *r = last_rec[s];
 		uint32_t tid = mte_thread_id();
-		bool same;
 
-		if (r && r->tid != tid)
-			r = NULL;	/* a forked child's: another thread id */
-		n = fp_walk_from_api(pcs, depth, caller, r, &same);
-		if (likely(same))
+		/* (a forked child's record has another thread id) */
+		if (r && r->tid == tid &&
+		    likely(fp_walk_from_api(NULL, depth, caller, r)))
 			return last_id[s];
+		n = fp_walk_from_api(pcs, depth, caller, NULL);
 		if (likely(n)) {	/* the depot never allocates: no guard */
 			id = mte_depot_put(tid, (uintptr_t *)pcs, n);
 			last_rec[s] = mte_depot_get(id);
