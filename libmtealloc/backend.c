@@ -34,8 +34,9 @@ static MTE_TLS int thread_flags;	/* MALLOCX_ARENA(ours), 0 until set */
 /*
  * jemalloc's own malloc(), free(), calloc() and realloc(): its fast
  * paths, much shorter than mallocx()/dallocx().  Each thread is bound to
- * one of our arenas (thread.arena), so they allocate from our extents.  NULL if jemalloc
- * cannot be found by name, and then mallocx() is used throughout.
+ * one of our arenas (thread.arena), so they allocate from our extents.
+ * NULL if jemalloc cannot be found by name, and then mallocx() is used
+ * throughout.
  * api.c's pass-through fast path calls them directly.
  */
 void *(*mte_je_malloc_fn)(size_t);

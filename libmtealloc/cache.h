@@ -31,7 +31,6 @@
 
 #define MTE_CACHE_MAX_USIZE	14336	/* jemalloc's largest small class */
 #define MTE_CACHE_BINS		40	/* >= jemalloc's classes up to it */
-#define MTE_CACHE_MAX_SLOTS	32	/* cache_slots= at most */
 #define MTE_CACHE_BIN_BYTES	16384	/* fewer slots where chunks are big */
 
 /*

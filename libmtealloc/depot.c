@@ -56,19 +56,19 @@ static uint32_t hash_stack(uint32_t tid, const uintptr_t *pcs, unsigned n)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-/* A record by an id this file handed out (in the table, or cached). */
+/* A record by an id in the table. */
 static inline const struct mte_depot_rec *rec_of(uint32_t id)
 {
 	return (const struct mte_depot_rec *)(records + (size_t)id * UNIT);
 }
 
-/* Does record r hold this thread's stack pcs[0..n)? */
-static bool same_stack(const struct mte_depot_rec *r, uint32_t tid,
-		       const uintptr_t *pcs, unsigned n)
+/* Does record r hold this thread's stack pcs[0..n), of this hash? */
+static bool same(const struct mte_depot_rec *r, uint32_t hash, uint32_t tid,
+		 const uintptr_t *pcs, unsigned n)
 {
 	unsigned i;
 
-	if (r->tid != tid || r->depth != n)
+	if (r->hash != hash || r->tid != tid || r->depth != n)
 		return false;
 	for (i = 0; i < n; i++)	/* a few words: no call to memcmp() */
 		if (r->pcs[i] != pcs[i])
@@ -76,18 +76,15 @@ static bool same_stack(const struct mte_depot_rec *r, uint32_t tid,
 	return true;
 }
 
-static bool same(const struct mte_depot_rec *r, uint32_t hash, uint32_t tid,
-		 const uintptr_t *pcs, unsigned n)
+uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 {
-	return r->hash == hash && same_stack(r, tid, pcs, n);
-}
-
-static uint32_t put(uint32_t tid, const uintptr_t *pcs, unsigned n)
-{
-	uint32_t hash = hash_stack(tid, pcs, n), i, id, probes;
+	uint32_t hash, i, id, probes;
 	size_t need, off;
 	struct mte_depot_rec *r;
 
+	if (!table || !n)
+		return 0;
+	hash = hash_stack(tid, pcs, n);
 	for (i = hash & table_mask, probes = 0; probes <= table_mask;
 	     i = (i + 1) & table_mask, probes++) {
 		id = atomic_load_explicit(&table[i], memory_order_acquire);
@@ -123,13 +120,6 @@ static uint32_t put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 full:
 	mte_stat_add(MTE_STAT_depot_full, 1);
 	return 0;
-}
-
-uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
-{
-	if (!table || !n)
-		return 0;
-	return put(tid, pcs, n);
 }
 
 const struct mte_depot_rec *mte_depot_get(uint32_t id)

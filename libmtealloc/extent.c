@@ -254,7 +254,6 @@ static bool enable_unit(struct mte_unit *u)
 	return st == MTE_UNIT_ENABLED;
 }
 
-
 bool mte_extent_enable_slow(const void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)mte_untag(p), end = a + len;
