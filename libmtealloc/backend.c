@@ -212,18 +212,3 @@ unsigned mte_je_narenas(void)
 {
 	return narenas;
 }
-
-void mte_je_purge(void)
-{
-	char name[64];
-	unsigned i;
-
-	for (i = 0; i < narenas; i++) {
-		unsigned a = atomic_load(&arenas[i]);
-
-		if (!a)
-			continue;	/* never created */
-		mte_fmt(name, sizeof(name), "arena.%u.purge", a);
-		mallctl(name, NULL, NULL, NULL, 0);
-	}
-}

@@ -275,7 +275,6 @@ static inline size_t mte_je_good_size(size_t size, size_t align)
 		return mte_je_class_size[(size + 15) / 16];
 	return mte_je_good_size_slow(size, align);
 }
-void mte_je_purge(void);
 
 /* ---- chunk.h / heap.c: chunks, tagged or not; pc is the caller's ---- */
 
