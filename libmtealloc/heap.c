@@ -19,6 +19,8 @@
 #include "internal.h"
 #include "chunk.h"
 #include "cache.h"
+#include "history.h"
+#include "trace.h"
 
 /* Is granule g, next to the chunk byte inside, heap memory of ours? */
 static inline bool heap_next_to(const char *g, const char *inside)
@@ -153,8 +155,8 @@ static void *alloc_untagged(size_t size, size_t align, bool zero)
 }
 
 /* Make the header of the chunk at tagged say: live, size bytes, from pc. */
-static inline void set_live(void *tagged, size_t size, unsigned lg_align,
-			    const void *pc)
+static inline __attribute__((always_inline))
+void set_live(void *tagged, size_t size, unsigned lg_align, const void *pc)
 {
 	char *user = mte_untag(tagged);
 	struct chunk_hdr *h = hdr_of(user);
@@ -179,7 +181,10 @@ static inline void *alloc_cached(void *tagged, size_t size, size_t usize,
 	return tagged;
 }
 
-/* Kept out of line, so that the untagged path stays small. */
+/*
+ * The tagged chunks that cannot come from the cache: kept out of line,
+ * so that the paths that run most, untagged and cached, stay short.
+ */
 __attribute__((noinline))
 static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 {
@@ -194,11 +199,6 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 		return NULL;
 	}
 	req = chunk_request(size, lg_align);
-	if (!lg_align) {
-		usize = mte_je_good_size(req, 0);
-		if ((tagged = mte_cache_pop(usize)))
-			return alloc_cached(tagged, size, usize, zero, pc);
-	}
 	base = mte_je_alloc(req, lg_align ? align : 0, false);
 	if (!base) {
 		errno = ENOMEM;
@@ -231,12 +231,21 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 
 void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc)
 {
+	void *tagged;
+	size_t usize;
+
 	if (likely(!atomic_load_explicit(&mte_g.tagging, memory_order_relaxed)))
 		return alloc_untagged(size, align, zero);
+	/* unaligned and small: this thread's cache first (cache.h) */
+	if (align <= MTE_GRANULE && size <= MTE_CACHE_MAX_USIZE) {
+		usize = mte_je_good_size(chunk_request(size, 0), 0);
+		if ((tagged = mte_cache_pop(usize)))
+			return alloc_cached(tagged, size, usize, zero, pc);
+	}
 	return alloc_tagged(size, align, zero, pc);
 }
 
-static size_t usable_of(uint64_t w, size_t *req, size_t *align)
+static inline size_t usable_of(uint64_t w, size_t *req, size_t *align)
 {
 	unsigned lg = chunk_lg_align(w);
 
@@ -291,13 +300,12 @@ static const struct mte_region *containing(const void *p, struct mte_region *c)
 }
 
 /*
- * Check that p names a live tagged chunk, and return its header word in
- * *w.  Anything else is reported (op is the caller's name for it:
- * "free", "realloc", ...); with recover=1 the report returns, and so does
- * this, with false.
+ * validate(), the long way: each check in turn, so that what fails is
+ * reported with what is known about it.
  */
-static bool validate(const void *p, const void *pc, const char *op,
-		     uint64_t *w)
+__attribute__((noinline))
+static bool validate_slow(const void *p, const void *pc, const char *op,
+			  uint64_t *w)
 {
 	char *user = mte_untag(p);
 	unsigned ptag = mte_ptr_tag(p);
@@ -358,6 +366,33 @@ static bool validate(const void *p, const void *pc, const char *op,
 			mte_history_find((uintptr_t)user, ptag, &old) ? &old : &c);
 	}
 	return false;
+}
+
+/*
+ * Check that p names a live tagged chunk, and return its header word in
+ * *w.  Anything else is reported (op is the caller's name for it:
+ * "free", "realloc", ...); with recover=1 the report returns, and so does
+ * this, with false.  The checks are validate_slow()'s, in one line for
+ * the common case, where they all pass.
+ */
+static inline __attribute__((always_inline))
+bool validate(const void *p, const void *pc, const char *op, uint64_t *w)
+{
+	char *user = mte_untag(p);
+	struct chunk_hdr *h = hdr_of(user);
+
+	if (likely(mte_g.hw_mte && !((uintptr_t)user & (MTE_GRANULE - 1)) &&
+		   mte_unit_of(h) &&
+		   (((uintptr_t)user & ((1UL << mte_lg_page) - 1)) ||
+		    mte_unit_of(user)) &&
+		   mte_mem_tag(h) == 0)) {
+		*w = atomic_load_explicit(&h->word, memory_order_relaxed);
+		if (likely(chunk_word_valid((uintptr_t)user, *w, mte_g.secret) &&
+			   chunk_state(*w) == CHUNK_ALLOCATED &&
+			   h->free_ctx >> CHUNK_OLDTAG_SHIFT == mte_ptr_tag(p)))
+			return true;
+	}
+	return validate_slow(p, pc, op, w);
 }
 
 __attribute__((noinline)) MTE_WITH_LSE

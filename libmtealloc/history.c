@@ -10,74 +10,55 @@
  * which costs at most a less precise report.
  *
  * Each thread takes sequence numbers (and so ring slots) in blocks of
- * SEQ_BLOCK, one atomic add per block, not per free.  Within a thread
- * the order is exact; between threads, a record may be up to a block's
+ * MTE_HISTORY_SEQ_BLOCK, one atomic add per block, not per free.  Within
+ * a thread the order is exact; between threads, a record may be up to a block's
  * worth of frees newer than its number says.  A report asks for the
  * newest record with the pointer's own tag, so this matters only when
  * two threads freed the same memory under the same tag within that span.
+ *
+ * Recording is history.h's, inline in free(); this file sets the ring
+ * up and searches it.
  */
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "history.h"
 
-struct freed {
-	_Atomic uintptr_t user;	/* tagged with the tag it had while live */
-	uint64_t size;
-	uint32_t alloc_ctx, free_ctx;
-	uint64_t seq;
-};
-
-static struct freed *ring;
-static size_t ring_size;
+struct mte_freed *mte_history_ring;
+size_t mte_history_entries;
+MTE_TLS uint64_t mte_history_seq, mte_history_seq_end;
 static _Atomic uint64_t next_seq = 1;
-
-#define SEQ_BLOCK 64
-static MTE_TLS uint64_t my_seq, my_seq_end;	/* this thread's block */
 
 bool mte_history_init(size_t entries)
 {
+	struct mte_freed *ring;
+
 	if (!entries)
 		return true;
 	ring = mmap(NULL, entries * sizeof(*ring), PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (ring == MAP_FAILED) {
-		ring = NULL;
+	if (ring == MAP_FAILED)
 		return false;
-	}
-	ring_size = entries;
+	mte_history_entries = entries;
+	mte_history_ring = ring;
 	return true;
 }
 
-void mte_history_record(const void *user, size_t size, uint32_t alloc_ctx,
-			uint32_t free_ctx)
+void mte_history_next_block(void)
 {
-	uint64_t seq;
-	struct freed *f;
-
-	if (!ring)
-		return;
-	if (unlikely(my_seq == my_seq_end)) {
-		my_seq = atomic_fetch_add_explicit(&next_seq, SEQ_BLOCK,
-						   memory_order_relaxed);
-		my_seq_end = my_seq + SEQ_BLOCK;
-	}
-	seq = my_seq++;
-	f = &ring[seq % ring_size];
-	atomic_store_explicit(&f->user, 0, memory_order_relaxed);
-	f->size = size;
-	f->alloc_ctx = alloc_ctx;
-	f->free_ctx = free_ctx;
-	f->seq = seq;
-	atomic_store_explicit(&f->user, (uintptr_t)user, memory_order_release);
+	mte_history_seq = atomic_fetch_add_explicit(&next_seq,
+			MTE_HISTORY_SEQ_BLOCK, memory_order_relaxed);
+	mte_history_seq_end = mte_history_seq + MTE_HISTORY_SEQ_BLOCK;
 }
 
 /* The newest freed chunk with this tag whose bytes held addr. */
 bool mte_history_find(uintptr_t addr, unsigned tag, struct mte_region *out)
 {
+	const struct mte_freed *ring = mte_history_ring;
 	uint64_t best = 0;
 	size_t i;
 
-	for (i = 0; ring && i < ring_size; i++) {
+	for (i = 0; ring && i < mte_history_entries; i++) {
 		uintptr_t u = atomic_load_explicit(&ring[i].user,
 						   memory_order_acquire);
 		uintptr_t start = (uintptr_t)mte_untag((void *)u);

@@ -319,9 +319,14 @@ struct mte_frame {
 
 extern MTE_TLS uint32_t mte_tid;
 void mte_trace_init(void);
-uint32_t mte_thread_id(void);
-/* This stack from the API's caller down; depot id, or 0. */
-uint32_t mte_trace_here(const void *caller);
+uint32_t mte_thread_id_slow(void);
+
+static inline uint32_t mte_thread_id(void)
+{
+	return likely(mte_tid) ? mte_tid : mte_thread_id_slow();
+}
+
+/* mte_trace_here(), which records a stack, is in trace.h */
 unsigned mte_trace_current(uintptr_t *pcs, unsigned max, const void *caller);
 unsigned mte_trace_signal(void *ucontext, uintptr_t *pcs, unsigned max);
 void mte_symbolize(uintptr_t pc, bool return_addr, struct mte_frame *f);
@@ -339,8 +344,7 @@ struct mte_region {
 };
 
 bool mte_history_init(size_t entries);
-void mte_history_record(const void *user, size_t size, uint32_t alloc_ctx,
-			uint32_t free_ctx);
+/* mte_history_record() is in history.h */
 bool mte_history_find(uintptr_t addr, unsigned tag, struct mte_region *out);
 
 /* ---- classify.c / report.c / render.c: what went wrong, and saying it ---- */

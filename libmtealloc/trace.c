@@ -22,11 +22,12 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "trace.h"
 
 static uintptr_t self_start, self_end;	/* our own text */
 static uintptr_t bt_adjust;	/* added to unw_backtrace()'s pcs, see below */
 static _Atomic bool bt_probed;
-static MTE_TLS bool in_capture;
+MTE_TLS bool mte_trace_busy;
 MTE_TLS uint32_t mte_tid;
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
@@ -79,10 +80,9 @@ void mte_trace_init(void)
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 }
 
-uint32_t mte_thread_id(void)
+uint32_t mte_thread_id_slow(void)
 {
-	if (unlikely(!mte_tid))
-		mte_tid = (uint32_t)syscall(SYS_gettid);
+	mte_tid = (uint32_t)syscall(SYS_gettid);
 	return mte_tid;
 }
 
@@ -96,12 +96,12 @@ static bool ours(uintptr_t pc)
  * The fast path for recording: walk the frame records (x29, x30) that
  * AArch64 code keeps in every function that calls another (GCC's default
  * at every optimisation level), from our own frame up.  Reads stay inside
- * this thread's stack mapping, found once per thread in /proc/self/maps,
- * so a broken chain ends the walk instead of faulting.  A thread whose
+ * this thread's stack, found once per thread (find_stack_end()), so a
+ * broken chain ends the walk instead of faulting.  A thread whose
  * stack is unknown, or that runs on another stack (a signal stack, a
  * coroutine), uses libunwind.
  */
-static MTE_TLS uintptr_t stack_hi;		/* 0: not looked up; 1: unknown */
+MTE_TLS uintptr_t mte_stack_hi;		/* trace.h */
 
 /* The end of the mapping that holds sp, from /proc/self/maps; 1 if none. */
 static uintptr_t maps_stack_end(uintptr_t sp)
@@ -189,9 +189,9 @@ static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 	unsigned n = 0, dropped = 0;
 	bool keep = !caller;
 
-	if (!stack_hi)
-		stack_hi = find_stack_end(sp);
-	hi = stack_hi;
+	if (!mte_stack_hi)
+		mte_stack_hi = find_stack_end(sp);
+	hi = mte_stack_hi;
 	if (hi == 1 || sp >= hi || hi - sp > (64UL << 20))
 		return 0;			/* not on the thread's stack */
 	while (n < max && fp >= sp && fp + 16 <= hi && !(fp & 15)) {
@@ -213,55 +213,8 @@ static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 	return n;
 }
 
-/*
- * A thread records the same few stacks over and over (a loop's malloc and
- * free), so it remembers its last record per call site; a walk that meets
- * that record's frames one by one is done, without the depot's hash.
- */
-#define LAST_SLOTS 4
-static MTE_TLS const struct mte_depot_rec *last_rec[LAST_SLOTS];
-static MTE_TLS uint32_t last_id[LAST_SLOTS];
-
-static inline unsigned last_slot(const void *caller)
-{
-	return (unsigned)((uintptr_t)caller >> 2) & (LAST_SLOTS - 1);
-}
-
-/*
- * The common case, kept short: called under malloc() or free(), whose
- * frame record (mte_t.api_frame) holds the caller's return address, on a
- * thread whose stack is known.  With pcs, walks into it and returns the
- * count (0 when that is not the case).  Without, only compares the walk
- * with record r, and returns its depth if the stack is r's, else 0: a
- * stack seen before costs no stores, and a new one stops at its first
- * new frame.
- */
-static inline __attribute__((always_inline))
-unsigned fp_walk_from_api(void **pcs, unsigned max, const void *caller,
-			  const struct mte_depot_rec *r)
-{
-	uintptr_t fp = (uintptr_t)mte_t.api_frame, hi = stack_hi;
-	unsigned n = 0;
-
-	if (!fp || hi <= 1 || fp + 16 > hi || hi - fp > (64UL << 20) ||
-	    ((uintptr_t *)fp)[1] != (uintptr_t)caller)
-		return 0;
-	do {
-		uintptr_t next = ((uintptr_t *)fp)[0], lr = ((uintptr_t *)fp)[1];
-
-		if (!lr)
-			break;
-		if (pcs)
-			pcs[n] = (void *)lr;
-		else if (n >= r->depth || r->pcs[n] != lr)
-			return 0;
-		n++;
-		if (next <= fp || next + 16 > hi || (next & 15))
-			break;
-		fp = next;
-	} while (n < max);
-	return pcs || n == r->depth ? n : 0;
-}
+MTE_TLS const struct mte_depot_rec *mte_trace_last_rec[MTE_TRACE_LAST_SLOTS];
+MTE_TLS uint32_t mte_trace_last_id[MTE_TRACE_LAST_SLOTS];
 #endif
 
 /*
@@ -285,34 +238,25 @@ static unsigned first_frame(void **pcs, unsigned n, const void *caller,
 	return i < n ? i : 0;
 }
 
-uint32_t mte_trace_here(const void *caller)
+uint32_t mte_trace_record(const void *caller)
 {
 	void *pcs[MTE_MAX_FRAMES + 8];
 	unsigned skip, n, depth = mte_g.opt.stack_depth;
 	uint32_t id;
 
-	if (!mte_g.opt.alloc_traces || in_capture)
-		return 0;
 #if defined(__aarch64__)
-	if (caller) {
-		unsigned s = last_slot(caller);
-		const struct mte_depot_rec *r = last_rec[s];
-		uint32_t tid = mte_thread_id();
+	/* a new stack at a call site: walked again, stored, remembered */
+	n = caller ? mte_fp_walk_from_api(pcs, depth, caller, NULL) : 0;
+	if (likely(n)) {	/* the depot never allocates: no guard */
+		unsigned s = mte_trace_last_slot(caller);
 
-		/* (a forked child's record has another thread id) */
-		if (r && r->tid == tid &&
-		    likely(fp_walk_from_api(NULL, depth, caller, r)))
-			return last_id[s];
-		n = fp_walk_from_api(pcs, depth, caller, NULL);
-		if (likely(n)) {	/* the depot never allocates: no guard */
-			id = mte_depot_put(tid, (uintptr_t *)pcs, n);
-			last_rec[s] = mte_depot_get(id);
-			last_id[s] = id;
-			return id;
-		}
+		id = mte_depot_put(mte_thread_id(), (uintptr_t *)pcs, n);
+		mte_trace_last_rec[s] = mte_depot_get(id);
+		mte_trace_last_id[s] = id;
+		return id;
 	}
 #endif
-	in_capture = true;
+	mte_trace_busy = true;
 	n = 0;
 #if defined(__aarch64__)
 	{
@@ -338,7 +282,7 @@ recorded:
 	if (n > depth)
 		n = depth;
 	id = mte_depot_put(mte_thread_id(), (uintptr_t *)pcs + skip, n);
-	in_capture = false;
+	mte_trace_busy = false;
 	return id;
 }
 
