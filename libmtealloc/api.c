@@ -186,44 +186,45 @@ static inline bool tagged_now(unsigned g)
 }
 
 /*
- * The frame record that holds the program's return address, for stacks
- * recorded below (trace.c): the work function's own when the exported
- * function jumped to it, the unchecked entry's when it came through one.
+ * On the way into the heap, which each work function below enters with a
+ * tail call (so that it returns straight to the unchecked entry or the
+ * program; under emulation every return costs a lookup): remember the
+ * frame record that holds the program's return address, for stacks
+ * recorded there (trace.h).  That is the unchecked entry's, which
+ * outlives the work function; when the exported function jumped here
+ * directly the record is this function's own, gone after the tail call,
+ * and NULL makes the recorder walk from its own frame instead.  Every
+ * path that records comes through here, so what was left from an
+ * earlier call is never read.
  */
-static inline void *api_frame(void **fp, const void *caller)
+static inline __attribute__((always_inline)) void api_enter(const void *caller)
 {
-	return fp[1] == caller ? (void *)fp : fp[0];
+	void **fp = __builtin_frame_address(0);
+
+	mte_t.api_frame = fp[1] == caller ? NULL : fp[0];
 }
 
 #define WORK __attribute__((noinline, noclone, used))
 
 WORK void *mte_aligned_work(size_t align, size_t size, const void *caller)
 {
-	void *p;
-
 	if (unlikely(mte_detour))
 		return detour_alloc(size, align);
 	if (starting())
 		return boot_alloc(size, align);
-	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
-	p = mte_heap_alloc(size, align, false, caller);
-	mte_t.api_frame = NULL;
-	return p;
+	api_enter(caller);
+	return mte_heap_alloc(size, align, false, caller);
 }
 
 WORK void *mte_malloc_work(size_t size, const void *caller)
 {
-	void *p;
-
 	if (unlikely(mte_detour))
 		return detour_alloc(size, 16);
 	if (starting())
 		return boot_alloc(size, 16);
-	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
-	p = mte_heap_alloc(size, 0, false, caller);
-	mte_t.api_frame = NULL;
+	api_enter(caller);
 	fast_maybe_arm();
-	return p;
+	return mte_heap_alloc(size, 0, false, caller);
 }
 
 WORK void mte_free_work(void *p, const void *caller)
@@ -232,52 +233,44 @@ WORK void mte_free_work(void *p, const void *caller)
 		return;
 	if (starting())
 		return;		/* nothing but boot memory exists yet */
-	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
-	mte_heap_free(p, caller);
-	mte_t.api_frame = NULL;
+	api_enter(caller);
 	fast_maybe_arm();
+	mte_heap_free(p, caller);
 }
 
 WORK void *mte_calloc_work(size_t total, const void *caller)
 {
-	void *p;
-
 	if (unlikely(mte_detour))
 		return detour_alloc(total, 16);
 	if (starting())
 		return boot_alloc(total, 16);
-	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
-	p = mte_heap_alloc(total, 0, true, caller);
-	mte_t.api_frame = NULL;
-	return p;
+	api_enter(caller);
+	return mte_heap_alloc(total, 0, true, caller);
 }
 
 /* realloc() and reallocarray(), with the caller of the API named. */
 WORK void *mte_realloc_work(void *p, size_t size, const void *caller)
 {
-	void *q = NULL;
-
 	if (boot_owns(p) || detour_owns(p) || (mte_detour && p)) {
 		/* a heap chunk, while a report is written: copy, leave it be */
 		size_t old = boot_owns(p) || detour_owns(p) ? boot_size(p) :
 			     mte_heap_usable(p, caller);
+		void *q = malloc(size);
 
-		q = malloc(size);
 		if (q)
 			memcpy(q, p, old < size ? old : size);
 		return q;
 	}
 	if (starting())
 		return p ? NULL : boot_alloc(size, 16);
-	mte_t.api_frame = api_frame(__builtin_frame_address(0), caller);
+	api_enter(caller);
 	if (!p)
-		q = mte_heap_alloc(size, 0, false, caller);
-	else if (size == 0)		/* as glibc: free, and return NULL */
+		return mte_heap_alloc(size, 0, false, caller);
+	if (size == 0) {		/* as glibc: free, and return NULL */
 		mte_heap_free(p, caller);
-	else
-		q = mte_heap_realloc(p, size, caller);
-	mte_t.api_frame = NULL;
-	return q;
+		return NULL;
+	}
+	return mte_heap_realloc(p, size, caller);
 }
 
 WORK size_t mte_usable_work(void *p, const void *caller)

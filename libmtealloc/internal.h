@@ -42,7 +42,7 @@ struct mte_thread_hot {
 	unsigned fast;		/* api.c: armed fast-path generation, 0 off */
 	unsigned stripe;	/* stats.c: own counter stripe; 0 is shared */
 	_Atomic uint64_t *stats;	/* ... its counters, NULL if shared */
-	void *api_frame;	/* trace.c: the API's frame record, while in */
+	void *api_frame;	/* api.c, trace.h: the API's frame record */
 };
 extern MTE_TLS struct mte_thread_hot mte_t;	/* init.c */
 

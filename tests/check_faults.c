@@ -826,6 +826,32 @@ START_TEST(one_call_site_two_callers_two_stacks)
 }
 END_TEST
 
+/*
+ * While the mode changes (and at a process's first allocation), the API
+ * calls its work function directly, not through the unchecked entry, and
+ * the recorder finds the caller by walking from its own frame: the stack
+ * must be the one the usual path records, so the depot gives it the same
+ * id.
+ */
+START_TEST(stack_recorded_off_the_fast_dispatch)
+{
+	static volatile int runs = 2;	/* not unrolled: one call site */
+	char *p[2];
+	int i;
+
+	for (i = 0; i < runs; i++) {
+		/* the second time, as mtealloc_set_mode() does for a moment */
+		atomic_store(&mte_g.fast_gen, i ? MTE_FAST_OFF : MTE_FAST_TAGGED);
+		p[i] = via_first();
+	}
+	atomic_store(&mte_g.fast_gen, MTE_FAST_TAGGED);
+	ck_assert_uint_ne(mte_chunk_alloc_ctx(p[0]), 0);
+	ck_assert_uint_eq(mte_chunk_alloc_ctx(p[1]), mte_chunk_alloc_ctx(p[0]));
+	free(p[0]);
+	free(p[1]);
+}
+END_TEST
+
 /* ---- a fault inside the handler: one line, and the process ends ---- */
 
 static void do_fault_in_report(void *arg)
@@ -925,6 +951,7 @@ int main(void)
 	tcase_add_test(mte, threads_fault_at_once);
 	tcase_add_test(mte, fault_after_fork);
 	tcase_add_test(mte, fault_near_stack_exhaustion_reports);
+	tcase_add_test(mte, stack_recorded_off_the_fast_dispatch);
 	tcase_add_test(mte, json_report_has_the_fields);
 	tcase_add_test(mte, fault_inside_the_handler_ends_the_process);
 	tcase_add_test(mte, one_call_site_two_callers_two_stacks);
