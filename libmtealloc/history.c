@@ -11,8 +11,8 @@
  *
  * Each thread takes sequence numbers (and so ring slots) in blocks of
  * MTE_HISTORY_SEQ_BLOCK, one atomic add per block, not per free.  Within
- * a thread the order is exact; between threads, a record may be up to a block's
- * worth of frees newer than its number says.  A report asks for the
+ * a thread the order is exact; between threads, a record may be up to a
+ * block's worth of frees newer than its number says.  A report asks for the
  * newest record with the pointer's own tag, so this matters only when
  * two threads freed the same memory under the same tag within that span.
  *

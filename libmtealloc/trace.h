@@ -21,7 +21,8 @@ extern MTE_TLS bool mte_trace_busy;
  * that record's frames one by one is done, without the depot's hash.
  */
 #define MTE_TRACE_LAST_SLOTS 4
-extern MTE_TLS const struct mte_depot_rec *mte_trace_last_rec[MTE_TRACE_LAST_SLOTS];
+extern MTE_TLS const struct mte_depot_rec
+	*mte_trace_last_rec[MTE_TRACE_LAST_SLOTS];
 extern MTE_TLS uint32_t mte_trace_last_id[MTE_TRACE_LAST_SLOTS];
 
 static inline unsigned mte_trace_last_slot(const void *caller)
