@@ -330,12 +330,14 @@ EXPORT void *malloc(size_t size)
 
 /*
  * Is p, handed to free() or realloc() on the pass-through path, a chunk
- * jemalloc may take as it is: untagged, and in our heap?
+ * jemalloc may take as it is: untagged, and in our heap?  (An armed
+ * thread has seen start-up finish, so the page map exists; one shift
+ * tells a tag and an address beyond the map apart from the rest.)
  */
 static inline bool fast_ours(const void *p)
 {
-	return likely(!((uintptr_t)p >> MTE_TAG_SHIFT)) &&
-	       likely(mte_page_entry((uintptr_t)p));
+	return likely(!((uintptr_t)p >> MTE_VA_BITS)) &&
+	       likely(mte_page_entry_ready((uintptr_t)p));
 }
 
 EXPORT void free(void *p)

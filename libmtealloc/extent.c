@@ -28,7 +28,6 @@
 
 unsigned mte_lg_page;
 static size_t page_size;
-static unsigned top_bits;
 _Atomic(_Atomic uint32_t *) *mte_pagemap;	/* [top] -> leaf[1 << LEAF_BITS] */
 #define LEAF_BITS	MTE_LEAF_BITS
 #define VA_BITS		MTE_VA_BITS
@@ -48,11 +47,11 @@ bool mte_extent_init(size_t page)
 {
 	page_size = page;
 	mte_lg_page = (unsigned)__builtin_ctzl(page);
-	top_bits = VA_BITS - mte_lg_page - LEAF_BITS;
 	/* at start-up, before any other thread may look at either */
 	mte_units = map_anon(sizeof(*mte_units) * MAX_UNITS,
 			     PROT_READ | PROT_WRITE);
-	mte_pagemap = map_anon(sizeof(*mte_pagemap) << top_bits,
+	mte_pagemap = map_anon(sizeof(*mte_pagemap) <<
+			       (VA_BITS - MTE_MAP_SHIFT - LEAF_BITS),
 			       PROT_READ | PROT_WRITE);
 	return mte_pagemap && mte_units;
 }
@@ -80,7 +79,8 @@ static void set_pages(uintptr_t base, size_t size, uint32_t value)
 {
 	uintptr_t pg;
 
-	for (pg = base >> mte_lg_page; pg < (base + size) >> mte_lg_page; pg++) {
+	for (pg = base >> MTE_MAP_SHIFT; pg < (base + size) >> MTE_MAP_SHIFT;
+	     pg++) {
 		_Atomic uint32_t *leaf = leaf_of(pg, value != 0);
 
 		if (leaf)

@@ -177,11 +177,12 @@ enum mte_unit_state {
 };
 
 #define MTE_VA_BITS	48
+#define MTE_MAP_SHIFT	12	/* the page map's unit: 4 KiB, the smallest page */
 #define MTE_LEAF_BITS	16
 
 extern struct extent_hooks_s mte_extent_hooks;
 extern unsigned mte_lg_page;
-/* [address >> (lg_page + LEAF_BITS)] -> leaf; NULL until start-up */
+/* [address >> (MTE_MAP_SHIFT + LEAF_BITS)] -> leaf; NULL until start-up */
 extern _Atomic(_Atomic uint32_t *) *mte_pagemap;
 extern struct mte_unit *mte_units;	/* page-map entry n names unit n - 1 */
 bool mte_extent_init(size_t page);
@@ -192,19 +193,27 @@ bool mte_extent_init(size_t page);
  * unit, are reached through what was read, address dependencies, which
  * order those reads after it (as the kernel's READ_ONCE); a leaf and the
  * entries in it are published with release stores.
+ *
+ * The _ready form is for paths that only run after start-up (the map
+ * exists) and have checked that a is below 1 << MTE_VA_BITS: the
+ * pass-through free(), where every instruction shows.
  */
-static inline uint32_t mte_page_entry(uintptr_t a)
+static inline uint32_t mte_page_entry_ready(uintptr_t a)
 {
-	_Atomic(_Atomic uint32_t *) *top = mte_pagemap;
-	uintptr_t pg = a >> mte_lg_page;
+	uintptr_t pg = a >> MTE_MAP_SHIFT;
 	_Atomic uint32_t *leaf;
 
-	if (unlikely(!top || a >> MTE_VA_BITS))
-		return 0;
-	leaf = atomic_load_explicit(&top[pg >> MTE_LEAF_BITS],
+	leaf = atomic_load_explicit(&mte_pagemap[pg >> MTE_LEAF_BITS],
 				    memory_order_relaxed);
 	return leaf ? atomic_load_explicit(&leaf[pg &
 			((1u << MTE_LEAF_BITS) - 1)], memory_order_relaxed) : 0;
+}
+
+static inline uint32_t mte_page_entry(uintptr_t a)
+{
+	if (unlikely(!mte_pagemap || a >> MTE_VA_BITS))
+		return 0;
+	return mte_page_entry_ready(a);
 }
 
 /* Is addr in memory our hooks mapped?  The free() path's check. */
