@@ -2,12 +2,17 @@
  * mprotect_lazy.c - the kernel-side scenario of the series, run inside
  * the emulated MTE machine on the stock and the patched kernel alike:
  * populate a region, mprotect(PROT_MTE) it, touch part of it, and check
- * that the data survived and that tag-check faults still fire.  It prints
+ * that the data survived and that tag-check faults still fire.  With the
+ * series it also injects failed reservations and a pinned block, and
+ * tags pages that came back from freed tag storage.  It prints
  * the timings and the series' /proc/vmstat counters around each step, and
  * "mprotect_lazy: N passed, N failed".
  *
  *   mprotect_lazy [MiB]      (default 64)
  */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -211,6 +216,103 @@ static void pinned_block_migrates(void)
 	      "pinned: tag checks work on the migrated page");
 }
 
+/* The guest's tag storage, from its device tree: [*base, *base + *size). */
+static int storage_range(uint64_t *base, uint64_t *size)
+{
+	const char *dir = "/proc/device-tree/reserved-memory";
+	unsigned char reg[16];
+	char path[300];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int fd, i, found = 0;
+
+	while (d && !found && (e = readdir(d)))
+		if (!strncmp(e->d_name, "tag-storage@", 12)) {
+			snprintf(path, sizeof(path), "%s/%s/reg", dir, e->d_name);
+			fd = open(path, O_RDONLY);
+			found = fd >= 0 && read(fd, reg, 16) == 16;
+			if (fd >= 0)
+				close(fd);
+		}
+	if (d)
+		closedir(d);
+	if (!found)
+		return -1;
+	*base = *size = 0;
+	for (i = 0; i < 8; i++) {		/* two big-endian cells each */
+		*base = *base << 8 | reg[i];
+		*size = *size << 8 | reg[8 + i];
+	}
+	return 0;
+}
+
+static int in_range(const void *p, uint64_t base, uint64_t size)
+{
+	uint64_t pa = pfn_of(p) * PAGE;
+
+	return pa >= base && pa - base < size;
+}
+
+/*
+ * With the series: tag storage that is not reserved holds movable pages,
+ * and the storage blocks freed when the first region went (its pages
+ * released their references) are the first pages the next allocation
+ * gets.  Such a page cannot be tagged where it is (its tags would live in
+ * the storage it occupies), so its first tagged access must move it out,
+ * one fault per page as for any other.
+ */
+static void storage_pages_move_out(void)
+{
+	size_t n = 1024, i, pass, before = 0, stayed = 0, bad = 0;
+	unsigned char in_storage[1024];
+	long long f0;
+	uint64_t base, size;
+	unsigned char *q;
+	char what[160];
+
+	if (storage_range(&base, &size)) {
+		check(0, "storage: the device tree names the tag storage");
+		return;
+	}
+	q = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED)
+		return;
+	madvise(q, n * PAGE, MADV_NOHUGEPAGE);
+	for (i = 0; i < n; i++) {
+		q[i * PAGE] = q[i * PAGE + 99] = (unsigned char)(i * 3 + 1);
+		in_storage[i] = (unsigned char)in_range(q + i * PAGE, base, size);
+		before += in_storage[i];
+	}
+	f0 = vmstat("mte_fault_on_access");
+	mprotect(q, n * PAGE, PROT_READ | PROT_WRITE | 0x20);
+	/*
+	 * The pages in storage first, before the others' faults reserve
+	 * blocks (which moves whatever occupies them); each page is looked
+	 * at right after its first tagged access.
+	 */
+	for (pass = 1; pass <= 2; pass++)
+		for (i = 0; i < n; i++) {
+			if (in_storage[i] != (pass == 1))
+				continue;
+			if (q[i * PAGE] != (unsigned char)(i * 3 + 1) ||
+			    q[i * PAGE + 99] != q[i * PAGE])
+				bad++;
+			stayed += in_range(q + i * PAGE, base, size);
+		}
+	printf("  storage: %zu of %zu pages were in tag storage before "
+	       "mprotect, %zu after their first access\n", before, n, stayed);
+	check(before > 0, "storage: the freed blocks came back as pages of "
+	      "the next region (the case to test is there)");
+	snprintf(what, sizeof(what), "storage: no page stays in tag storage "
+		 "once tagged (%zu were there)", before);
+	check(stayed == 0, what);
+	check(vmstat("mte_fault_on_access") - f0 == (long long)n,
+	      "storage: one fault-on-access per page, moved or not");
+	check(bad == 0, "storage: every byte came along");
+	munmap(q, n * PAGE);
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 64;
@@ -221,6 +323,11 @@ int main(int argc, char **argv)
 	unsigned char *p;
 	double t0, t1;
 
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	sched_setaffinity(0, sizeof(one), &one);	/* see the storage test */
 	if (prctl(55, 1UL | (1UL << 1) | (0xfffeUL << 3), 0, 0, 0)) {
 		puts("mprotect_lazy: this kernel has no MTE");
 		return 1;
@@ -282,6 +389,13 @@ int main(int argc, char **argv)
 	if (series) {
 		injected_failures();
 		pinned_block_migrates();
+		/*
+		 * Its storage blocks go free, onto this CPU's free lists
+		 * (the process is pinned to one CPU), where the next
+		 * region's pages come from.
+		 */
+		munmap(p, len);
+		storage_pages_move_out();
 	}
 	printf("mprotect_lazy: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
