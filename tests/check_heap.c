@@ -288,6 +288,24 @@ START_TEST(stats_count)
 }
 END_TEST
 
+/* free(NULL) does nothing, on the pass-through path and the tagged one. */
+START_TEST(free_null_does_nothing)
+{
+	uint64_t f0, f1, bad0, bad1;
+	void *volatile null = NULL;
+
+	free(malloc(8));		/* this thread is armed */
+	mtealloc_stat("frees", &f0);
+	mtealloc_stat("invalid_frees", &bad0);
+	free(null);
+	free(null);
+	mtealloc_stat("frees", &f1);
+	mtealloc_stat("invalid_frees", &bad1);
+	ck_assert_uint_eq(f1, f0);
+	ck_assert_uint_eq(bad1, bad0);
+}
+END_TEST
+
 static void *alloc_and_free(void *arg)
 {
 	free(malloc(100));
@@ -368,6 +386,7 @@ Suite *suite_heap_api(void)
 	tcase_add_test(tc, threads_hammer);
 	tcase_add_test(tc, fork_both_sides_work);
 	tcase_add_test(tc, stats_count);
+	tcase_add_test(tc, free_null_does_nothing);
 	tcase_add_test(tc, stats_count_calloc_and_realloc);
 	tcase_add_test(tc, thread_with_the_smallest_stack);
 	tcase_add_test(tc, set_mode_rejects_nonsense);
