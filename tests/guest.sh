@@ -110,8 +110,10 @@ if grep -q '^mte_tag_storage_reserve ' /proc/vmstat; then
 			"an injected failure shows as a fault that took 4 tries"
 		traced 'mte_fault_on_access: .*tries=8 migrated=0 err=-16' \
 			"endless failures show as 8 tries, then -EBUSY"
-		traced 'mte_fault_on_access: .*migrated=1 err=0' \
+		traced 'mte_fault_on_access: .*tries=1 migrated=1 err=0' \
 			"the page whose block was pinned shows as migrated"
+		traced 'mte_fault_on_access: .*tries=0 migrated=1 err=0' \
+			"a page in tag storage shows as moved out, nothing reserved for it"
 	else
 		bad "no trace events under $ev"
 	fi
