@@ -3,8 +3,9 @@
  * the emulated MTE machine on the stock and the patched kernel alike:
  * populate a region, mprotect(PROT_MTE) it, touch part of it, and check
  * that the data survived and that tag-check faults still fire.  With the
- * series it also injects failed reservations and a pinned block, and
- * tags pages that came back from freed tag storage.  It prints
+ * series it also injects failed reservations and a pinned block (for a
+ * small page and for one of a THP), and tags pages that came back from
+ * freed tag storage.  It prints
  * the timings and the series' /proc/vmstat counters around each step, and
  * "mprotect_lazy: N passed, N failed".
  *
@@ -157,6 +158,15 @@ static int tag_then_touch_untagged(unsigned char *g, unsigned long t)
 	return fault_code;
 }
 
+/* Read p: the si_code of the SIGSEGV or SIGBUS it ends in, 0 if none. */
+static int touch(const void *p)
+{
+	fault_code = 0;
+	if (!sigsetjmp(jmp, 1))
+		(void)*(const volatile unsigned char *)p;
+	return fault_code;
+}
+
 /* The page frame behind p, from /proc/self/pagemap (root only); 0 if none. */
 static uint64_t pfn_of(const void *p)
 {
@@ -214,6 +224,62 @@ static void pinned_block_migrates(void)
 	tagged = (void *)((uintptr_t)q | (3UL << 56));
 	check(tag_then_touch_untagged(q, 3) == 9 && *tagged == 5,
 	      "pinned: tag checks work on the migrated page");
+}
+
+/*
+ * With the series: a page of a large folio whose block acts pinned is
+ * migrated too.  A 2 MiB THP, its PMD split when one of its pages is
+ * made PROT_MTE, is still one large folio mapped by PTEs: the fault
+ * splits it, and only that page moves.
+ */
+static void large_folio_migrates(void)
+{
+	size_t huge = 2UL << 20, n = huge / PAGE, i, bad = 0, thp = 1;
+	long long migrated = vmstat("mte_fault_migrate");
+	unsigned char *m = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *q, *pg;
+	uint64_t first, before, after;
+	struct sigaction sa, old;
+	char what[160];
+	int bus;
+
+	if (m == MAP_FAILED)
+		return;
+	q = (unsigned char *)(((uintptr_t)m + huge - 1) & ~(huge - 1));
+	madvise(q, huge, MADV_HUGEPAGE);
+	for (i = 0; i < huge; i += 64)
+		q[i] = (unsigned char)(i / 64 * 5 + 3);
+	first = pfn_of(q);
+	for (i = 1; i < n && thp; i++)		/* one folio: contiguous */
+		thp = pfn_of(q + i * PAGE) == first + i;
+	check(thp && first && !(first & (n - 1)),
+	      "large: the region is one 2 MiB THP");
+	pg = q + 5 * PAGE;
+	before = pfn_of(pg);
+	mprotect(pg, PAGE, PROT_READ | PROT_WRITE | 0x20);
+	if (write_knob("pin_next", 1))
+		return;
+	sigaction(SIGSEGV, NULL, &sa);		/* on_segv, for SIGBUS too */
+	sigaction(SIGBUS, &sa, &old);
+	bus = touch(pg + 1);			/* faults, migrates */
+	sigaction(SIGBUS, &old, NULL);
+	write_knob("pin_next", 0);
+	check(bus == 0, "large: the access went on (no SIGBUS)");
+	after = pfn_of(pg);
+	check(vmstat("mte_fault_migrate") - migrated == 1,
+	      "large: the page was migrated, and mte_fault_migrate counted it");
+	snprintf(what, sizeof(what), "large: it lives in another page frame "
+		 "now (pfn %#llx -> %#llx), its neighbours stay (%#llx)",
+		 (unsigned long long)before, (unsigned long long)after,
+		 (unsigned long long)pfn_of(pg + PAGE));
+	check(before && after && before != after &&
+	      pfn_of(pg + PAGE) == before + 1, what);
+	for (i = 0; i < huge; i += 64)
+		bad += q[i] != (unsigned char)(i / 64 * 5 + 3);
+	check(bad == 0, "large: every byte of the 2 MiB is still there");
+	check(tag_then_touch_untagged(pg, 6) == 9,
+	      "large: tag checks work on the migrated page");
+	munmap(m, 2 * huge);
 }
 
 /* The guest's tag storage, from its device tree: [*base, *base + *size). */
@@ -389,6 +455,7 @@ int main(int argc, char **argv)
 	if (series) {
 		injected_failures();
 		pinned_block_migrates();
+		large_folio_migrates();
 		/*
 		 * Its storage blocks go free, onto this CPU's free lists
 		 * (the process is pinned to one CPU), where the next
