@@ -300,6 +300,39 @@ static const struct mte_region *containing(const void *p, struct mte_region *c)
 }
 
 /*
+ * The checks of a pointer handed to free(), each defined once: validate()
+ * makes them all in one line, validate_slow() one by one to say which
+ * failed.
+ */
+static inline __attribute__((always_inline))
+bool granule_aligned(const char *user)
+{
+	return !((uintptr_t)user & (MTE_GRANULE - 1));
+}
+
+/*
+ * Are the header and the chunk's start in our heap?  (The header shares
+ * the user's page unless user starts a page.)
+ */
+static inline __attribute__((always_inline))
+bool header_in_heap(const char *user)
+{
+	return mte_unit_of(user - MTE_GRANULE) &&
+	       (((uintptr_t)user & ((1UL << mte_lg_page) - 1)) ||
+		mte_unit_of(user));
+}
+
+/* Does header word w say: a live chunk at user, handed out with ptag? */
+static inline __attribute__((always_inline))
+bool header_live(const char *user, const struct chunk_hdr *h, uint64_t w,
+		 unsigned ptag)
+{
+	return chunk_word_valid((uintptr_t)user, w, mte_g.secret) &&
+	       chunk_state(w) == CHUNK_ALLOCATED &&
+	       h->free_ctx >> CHUNK_OLDTAG_SHIFT == ptag;
+}
+
+/*
  * validate(), the long way: each check in turn, so that what fails is
  * reported with what is known about it.
  */
@@ -318,15 +351,12 @@ static bool validate_slow(const void *p, const void *pc, const char *op,
 			"but this process does not use MTE", NULL);
 		return false;
 	}
-	if ((uintptr_t)user & (MTE_GRANULE - 1)) {
+	if (!granule_aligned(user)) {
 		mte_report_invalid_free(p, pc, op, "the pointer is not 16-byte "
 			"aligned, so no chunk starts there", containing(p, &c));
 		return false;
 	}
-	/* the header shares the user's page unless user starts a page */
-	if (!mte_unit_of(user - MTE_GRANULE) ||
-	    (!((uintptr_t)user & ((1UL << mte_lg_page) - 1)) &&
-	     !mte_unit_of(user))) {
+	if (!header_in_heap(user)) {
 		mte_report_invalid_free(p, pc, op, "the address is not in "
 			"mtealloc's heap", NULL);
 		return false;
@@ -341,9 +371,7 @@ static bool validate_slow(const void *p, const void *pc, const char *op,
 	 * program's own synchronisation */
 	*w = atomic_load_explicit(&h->word, memory_order_relaxed);
 	/* the tag the chunk was given, from its header: no LDG */
-	if (likely(chunk_word_valid((uintptr_t)user, *w, mte_g.secret) &&
-		   chunk_state(*w) == CHUNK_ALLOCATED &&
-		   h->free_ctx >> CHUNK_OLDTAG_SHIFT == ptag))
+	if (header_live(user, h, *w, ptag))
 		return true;
 	/* Something is wrong: now take the time to say what. */
 	if (!mte_chunk_at((uintptr_t)h, &c)) {
@@ -381,15 +409,10 @@ bool validate(const void *p, const void *pc, const char *op, uint64_t *w)
 	char *user = mte_untag(p);
 	struct chunk_hdr *h = hdr_of(user);
 
-	if (likely(mte_g.hw_mte && !((uintptr_t)user & (MTE_GRANULE - 1)) &&
-		   mte_unit_of(h) &&
-		   (((uintptr_t)user & ((1UL << mte_lg_page) - 1)) ||
-		    mte_unit_of(user)) &&
-		   mte_mem_tag(h) == 0)) {
+	if (likely(mte_g.hw_mte && granule_aligned(user) &&
+		   header_in_heap(user) && mte_mem_tag(h) == 0)) {
 		*w = atomic_load_explicit(&h->word, memory_order_relaxed);
-		if (likely(chunk_word_valid((uintptr_t)user, *w, mte_g.secret) &&
-			   chunk_state(*w) == CHUNK_ALLOCATED &&
-			   h->free_ctx >> CHUNK_OLDTAG_SHIFT == mte_ptr_tag(p)))
+		if (likely(header_live(user, h, *w, mte_ptr_tag(p))))
 			return true;
 	}
 	return validate_slow(p, pc, op, w);
