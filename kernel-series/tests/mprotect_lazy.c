@@ -5,7 +5,8 @@
  * that the data survived and that tag-check faults still fire.  With the
  * series it also injects failed reservations and a pinned block (for a
  * small page and for one of a THP), and tags pages that came back from
- * freed tag storage.  It prints
+ * freed tag storage, and reads and writes the tags of an untouched page
+ * through ptrace.  It prints
  * the timings and the series' /proc/vmstat counters around each step, and
  * "mprotect_lazy: N passed, N failed".
  *
@@ -22,6 +23,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <time.h>
@@ -282,6 +285,76 @@ static void large_folio_migrates(void)
 	munmap(m, 2 * huge);
 }
 
+/* The tag of the granule at p, as LDG reads it (0 off aarch64). */
+static unsigned ldg_tag(const void *p)
+{
+	uintptr_t t = (uintptr_t)p;
+
+#if defined(__aarch64__)
+	__asm__ volatile(".arch armv8.5-a+memtag\n\tldg %0, [%0]"
+			 : "+r"(t) : : "memory");
+#endif
+	return (unsigned)(t >> 56) & 0xf;
+}
+
+/*
+ * With the series: ptrace's tag access to a page that is still
+ * fault-on-access first faults it in, so that its storage is reserved
+ * and its tags initialised before they are read or written.  Otherwise
+ * PTRACE_POKEMTETAGS writes tags that the page's first access then
+ * clears.  The child tags nothing itself: it maps, fills and mprotects
+ * two pages, stops, and once continued reports the tag of its first
+ * granule by its exit status.
+ */
+static void ptrace_tags_fault_in(void)
+{
+	unsigned char *q = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char tag = 7, peeked = 0xff;
+	char what[120];
+	struct iovec iov;
+	long long f0;
+	int status, peek, poke;
+	pid_t pid;
+
+	if (q == MAP_FAILED)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);	/* no jump into the parent's past */
+		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		q[0] = q[16] = q[PAGE] = 42;
+		mprotect(q, 2 * PAGE, PROT_READ | PROT_WRITE | 0x20);
+		raise(SIGSTOP);
+		/* (granule 0 has tag 7 now: read the data around it) */
+		_exit(q[16] == 42 && q[PAGE] == 42 ? (int)ldg_tag(q) : 100);
+	}
+	waitpid(pid, &status, 0);
+	if (!WIFSTOPPED(status)) {
+		check(0, "ptrace: the child stopped for its parent");
+		return;
+	}
+	f0 = vmstat("mte_fault_on_access");
+	iov.iov_base = &peeked;
+	iov.iov_len = 1;
+	peek = (int)ptrace(33 /* PTRACE_PEEKMTETAGS */, pid, q + PAGE, &iov);
+	check(peek == 0 && peeked == 0 &&
+	      vmstat("mte_fault_on_access") - f0 == 1,
+	      "ptrace: peeking at an untouched page faults it in first, "
+	      "and reads its initialised tag 0");
+	iov.iov_base = &tag;
+	iov.iov_len = 1;
+	poke = (int)ptrace(34 /* PTRACE_POKEMTETAGS */, pid, q, &iov);
+	ptrace(PTRACE_CONT, pid, NULL, NULL);
+	waitpid(pid, &status, 0);
+	snprintf(what, sizeof(what), "ptrace: a tag poked into an untouched "
+		 "page is still there when the page is first used (%d)",
+		 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	check(poke == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 7,
+	      what);
+	munmap(q, 2 * PAGE);
+}
+
 /* The guest's tag storage, from its device tree: [*base, *base + *size). */
 static int storage_range(uint64_t *base, uint64_t *size)
 {
@@ -456,6 +529,7 @@ int main(int argc, char **argv)
 		injected_failures();
 		pinned_block_migrates();
 		large_folio_migrates();
+		ptrace_tags_fault_in();
 		/*
 		 * Its storage blocks go free, onto this CPU's free lists
 		 * (the process is pinned to one CPU), where the next
