@@ -5,8 +5,8 @@
  * that the data survived and that tag-check faults still fire.  With the
  * series it also injects failed reservations and a pinned block (for a
  * small page and for one of a THP), and tags pages that came back from
- * freed tag storage, and reads and writes the tags of an untouched page
- * through ptrace.  It prints
+ * freed tag storage, reads and writes the tags of an untouched page
+ * through ptrace, and makes a huge PMD PROT_MTE.  It prints
  * the timings and the series' /proc/vmstat counters around each step, and
  * "mprotect_lazy: N passed, N failed".
  *
@@ -355,6 +355,105 @@ static void ptrace_tags_fault_in(void)
 	munmap(q, 2 * PAGE);
 }
 
+/* AnonHugePages of the mapping that holds p, in KiB; -1 if not found. */
+static long anon_huge_kb(const void *p)
+{
+	char line[256];
+	unsigned long lo, hi;
+	long kb = -1;
+	int in = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ') &&
+		    line[strcspn(line, " ") - 1] != ':')
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* A 2 MiB THP at a 2 MiB boundary inside the 4 MiB at *m, filled. */
+static unsigned char *thp_region(unsigned char **m)
+{
+	size_t huge = 2UL << 20, i;
+	unsigned char *q;
+
+	*m = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*m == MAP_FAILED)
+		return NULL;
+	q = (unsigned char *)(((uintptr_t)*m + huge - 1) & ~(huge - 1));
+	madvise(q, huge, MADV_HUGEPAGE);
+	for (i = 0; i < huge; i += 64)
+		q[i] = (unsigned char)(i / 64 * 5 + 3);
+	return q;
+}
+
+static size_t thp_bad_bytes(const unsigned char *q)
+{
+	size_t i, bad = 0;
+
+	for (i = 0; i < (2UL << 20); i += 64)
+		bad += q[i] != (unsigned char)(i / 64 * 5 + 3);
+	return bad;
+}
+
+/*
+ * With the series: a THP mapped by a huge PMD is lazy too.  mprotect()
+ * reserves nothing; the first access reserves the storage of all of it
+ * (16 blocks) in one fault and keeps the huge mapping; no other access
+ * faults.  When reservations keep failing, the fault splits the PMD and
+ * the page goes the PTE way.
+ */
+static void huge_pmd_lazy(void)
+{
+	size_t huge = 2UL << 20;
+	unsigned char *m, *q = thp_region(&m);
+	long long r0, f0;
+	char what[160];
+
+	if (!q)
+		return;
+	check(anon_huge_kb(q) >= 2048, "huge: the region is mapped by a huge PMD");
+	r0 = vmstat("mte_tag_storage_reserve");
+	f0 = vmstat("mte_fault_on_access");
+	mprotect(q, huge, PROT_READ | PROT_WRITE | 0x20);
+	check(vmstat("mte_tag_storage_reserve") == r0 &&
+	      vmstat("mte_fault_on_access") == f0,
+	      "huge: mprotect(PROT_MTE) of a 2 MiB THP reserved nothing");
+	(void)*(volatile unsigned char *)(q + 100);
+	(void)*(volatile unsigned char *)(q + huge - 100);
+	snprintf(what, sizeof(what), "huge: its first access reserved 16 "
+		 "blocks in one fault (%lld, %lld), and later ones none",
+		 vmstat("mte_tag_storage_reserve") - r0,
+		 vmstat("mte_fault_on_access") - f0);
+	check(vmstat("mte_tag_storage_reserve") - r0 == 16 &&
+	      vmstat("mte_fault_on_access") - f0 == 1, what);
+	check(anon_huge_kb(q) >= 2048, "huge: it is still one huge mapping");
+	check(thp_bad_bytes(q) == 0, "huge: every byte is still there");
+	check(tag_then_touch_untagged(q + huge / 2, 4) == 9,
+	      "huge: tag checks work across it");
+	munmap(m, 2 * huge);
+
+	/* 9 failures: more than the tries of the first page, so it splits */
+	q = thp_region(&m);
+	if (!q)
+		return;
+	mprotect(q, huge, PROT_READ | PROT_WRITE | 0x20);
+	if (write_knob("fail_next", 9))
+		return;
+	(void)*(volatile unsigned char *)(q + 100);
+	write_knob("fail_next", 0);
+	check(anon_huge_kb(q) == 0 && thp_bad_bytes(q) == 0,
+	      "huge: failed reservations split the PMD, and the access "
+	      "then succeeds, every byte kept");
+	munmap(m, 2 * huge);
+}
+
 /* The guest's tag storage, from its device tree: [*base, *base + *size). */
 static int storage_range(uint64_t *base, uint64_t *size)
 {
@@ -475,7 +574,7 @@ int main(int argc, char **argv)
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return 1;
-	/* the series handles 4 KiB PTEs; huge PMDs are tagged eagerly */
+	/* 4 KiB pages here: huge PMDs have a test of their own */
 	madvise(p, len, MADV_NOHUGEPAGE);
 	for (i = 0; i < len; i += PAGE)		/* populate, with a pattern */
 		p[i] = p[i + 100] = (unsigned char)(i / PAGE * 7 + 1);
@@ -530,6 +629,7 @@ int main(int argc, char **argv)
 		pinned_block_migrates();
 		large_folio_migrates();
 		ptrace_tags_fault_in();
+		huge_pmd_lazy();
 		/*
 		 * Its storage blocks go free, onto this CPU's free lists
 		 * (the process is pinned to one CPU), where the next
