@@ -142,6 +142,15 @@ static void injected_failures(void)
 	check(i == n, "injected: every byte is still there afterwards");
 }
 
+/* Read p: the si_code of the SIGSEGV or SIGBUS it ends in, 0 if none. */
+static int touch(const void *p)
+{
+	fault_code = 0;
+	if (!sigsetjmp(jmp, 1))
+		(void)*(const volatile unsigned char *)p;
+	return fault_code;
+}
+
 /*
  * Give the granule at g tag t, then read g through a tag-0 pointer: the
  * si_code of the fault that follows, 0 if none (the SIGSEGV handler is
@@ -155,19 +164,7 @@ static int tag_then_touch_untagged(unsigned char *g, unsigned long t)
 	__asm__ volatile(".arch armv8.5-a+memtag\n\tstg %0, [%0]"
 			 : : "r"(tagged) : "memory");
 #endif
-	fault_code = 0;
-	if (!sigsetjmp(jmp, 1))
-		(void)*(volatile unsigned char *)g;
-	return fault_code;
-}
-
-/* Read p: the si_code of the SIGSEGV or SIGBUS it ends in, 0 if none. */
-static int touch(const void *p)
-{
-	fault_code = 0;
-	if (!sigsetjmp(jmp, 1))
-		(void)*(const volatile unsigned char *)p;
-	return fault_code;
+	return touch(g);
 }
 
 /* The page frame behind p, from /proc/self/pagemap (root only); 0 if none. */
@@ -229,6 +226,32 @@ static void pinned_block_migrates(void)
 	      "pinned: tag checks work on the migrated page");
 }
 
+/* A 2 MiB THP at a 2 MiB boundary inside the 4 MiB at *m, filled. */
+static unsigned char *thp_region(unsigned char **m)
+{
+	size_t huge = 2UL << 20, i;
+	unsigned char *q;
+
+	*m = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*m == MAP_FAILED)
+		return NULL;
+	q = (unsigned char *)(((uintptr_t)*m + huge - 1) & ~(huge - 1));
+	madvise(q, huge, MADV_HUGEPAGE);
+	for (i = 0; i < huge; i += 64)
+		q[i] = (unsigned char)(i / 64 * 5 + 3);
+	return q;
+}
+
+static size_t thp_bad_bytes(const unsigned char *q)
+{
+	size_t i, bad = 0;
+
+	for (i = 0; i < (2UL << 20); i += 64)
+		bad += q[i] != (unsigned char)(i / 64 * 5 + 3);
+	return bad;
+}
+
 /*
  * With the series: a page of a large folio whose block acts pinned is
  * migrated too.  A 2 MiB THP, its PMD split when one of its pages is
@@ -237,21 +260,16 @@ static void pinned_block_migrates(void)
  */
 static void large_folio_migrates(void)
 {
-	size_t huge = 2UL << 20, n = huge / PAGE, i, bad = 0, thp = 1;
+	size_t huge = 2UL << 20, n = huge / PAGE, i, thp = 1;
 	long long migrated = vmstat("mte_fault_migrate");
-	unsigned char *m = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *q, *pg;
+	unsigned char *m, *q = thp_region(&m), *pg;
 	uint64_t first, before, after;
 	struct sigaction sa, old;
 	char what[160];
 	int bus;
 
-	if (m == MAP_FAILED)
+	if (!q)
 		return;
-	q = (unsigned char *)(((uintptr_t)m + huge - 1) & ~(huge - 1));
-	madvise(q, huge, MADV_HUGEPAGE);
-	for (i = 0; i < huge; i += 64)
-		q[i] = (unsigned char)(i / 64 * 5 + 3);
 	first = pfn_of(q);
 	for (i = 1; i < n && thp; i++)		/* one folio: contiguous */
 		thp = pfn_of(q + i * PAGE) == first + i;
@@ -277,9 +295,8 @@ static void large_folio_migrates(void)
 		 (unsigned long long)pfn_of(pg + PAGE));
 	check(before && after && before != after &&
 	      pfn_of(pg + PAGE) == before + 1, what);
-	for (i = 0; i < huge; i += 64)
-		bad += q[i] != (unsigned char)(i / 64 * 5 + 3);
-	check(bad == 0, "large: every byte of the 2 MiB is still there");
+	check(thp_bad_bytes(q) == 0,
+	      "large: every byte of the 2 MiB is still there");
 	check(tag_then_touch_untagged(pg, 6) == 9,
 	      "large: tag checks work on the migrated page");
 	munmap(m, 2 * huge);
@@ -374,32 +391,6 @@ static long anon_huge_kb(const void *p)
 	if (f)
 		fclose(f);
 	return kb;
-}
-
-/* A 2 MiB THP at a 2 MiB boundary inside the 4 MiB at *m, filled. */
-static unsigned char *thp_region(unsigned char **m)
-{
-	size_t huge = 2UL << 20, i;
-	unsigned char *q;
-
-	*m = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
-		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (*m == MAP_FAILED)
-		return NULL;
-	q = (unsigned char *)(((uintptr_t)*m + huge - 1) & ~(huge - 1));
-	madvise(q, huge, MADV_HUGEPAGE);
-	for (i = 0; i < huge; i += 64)
-		q[i] = (unsigned char)(i / 64 * 5 + 3);
-	return q;
-}
-
-static size_t thp_bad_bytes(const unsigned char *q)
-{
-	size_t i, bad = 0;
-
-	for (i = 0; i < (2UL << 20); i += 64)
-		bad += q[i] != (unsigned char)(i / 64 * 5 + 3);
-	return bad;
 }
 
 /*
