@@ -194,7 +194,9 @@ static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 	hi = mte_stack_hi;
 	if (hi == 1 || sp >= hi || hi - sp > (64UL << 20))
 		return 0;			/* not on the thread's stack */
-	while (n < max && fp >= sp && fp + 16 <= hi && !(fp & 15)) {
+	if (fp < sp || fp + 16 > hi || (fp & 15))
+		return 0;
+	while (n < max) {
 		uintptr_t next = ((uintptr_t *)fp)[0], lr = ((uintptr_t *)fp)[1];
 
 		if (!lr)
@@ -205,11 +207,33 @@ static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 			pcs[n++] = (void *)lr;
 		else if (++dropped > 8)
 			break;
-		if (next <= fp)
+		if (!mte_fp_next_ok(next, fp, hi))
 			break;
 		fp = next;
 	}
 	*found = keep;
+	return n;
+}
+
+/* (trace.h) */
+unsigned mte_fp_walk_from_api(void **pcs, unsigned max, const void *caller)
+{
+	uintptr_t fp = mte_fp_start(caller), hi = mte_stack_hi, next;
+	unsigned n = 0;
+
+	if (!fp)
+		return 0;
+	do {
+		uintptr_t lr = ((uintptr_t *)fp)[1];
+
+		if (!lr)
+			break;
+		pcs[n++] = (void *)lr;
+		next = ((uintptr_t *)fp)[0];
+		if (!mte_fp_next_ok(next, fp, hi))
+			break;
+		fp = next;
+	} while (n < max);
 	return n;
 }
 
@@ -246,7 +270,7 @@ uint32_t mte_trace_record(const void *caller)
 
 #if defined(__aarch64__)
 	/* a new stack at a call site: walked again, stored, remembered */
-	n = caller ? mte_fp_walk_from_api(pcs, depth, caller, NULL) : 0;
+	n = caller ? mte_fp_walk_from_api(pcs, depth, caller) : 0;
 	if (likely(n)) {	/* the depot never allocates: no guard */
 		unsigned s = mte_trace_last_slot(caller);
 

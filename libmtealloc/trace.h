@@ -38,37 +38,66 @@ uint32_t mte_trace_record(const void *caller);
  * The walk of the frame records (x29, x30) that AArch64 code keeps in
  * every function that calls another, from malloc()'s or free()'s
  * (mte_t.api_frame, whose return address is the caller's) up, staying
- * inside the thread's stack.  With pcs, stores the walk into it and
- * returns the count (0 when the stack is not known).  Without, only
- * compares the walk with record r, and returns its depth if the stack is
- * r's, else 0: a stack seen before costs no stores, and a new one stops
- * at its first new frame.
+ * inside the thread's stack.  Under emulation every branch ends a
+ * translation block, so the tests below are written with & and |: one
+ * branch each, not one per condition.
  */
+
+/* The API's frame record if it is on this thread's stack and names caller; else 0. */
 static inline __attribute__((always_inline))
-unsigned mte_fp_walk_from_api(void **pcs, unsigned max, const void *caller,
-			      const struct mte_depot_rec *r)
+uintptr_t mte_fp_start(const void *caller)
 {
 	uintptr_t fp = (uintptr_t)mte_t.api_frame, hi = mte_stack_hi;
-	unsigned n = 0;
 
-	if (!fp || hi <= 1 || fp + 16 > hi || hi - fp > (64UL << 20) ||
-	    ((uintptr_t *)fp)[1] != (uintptr_t)caller)
+	/* fp + 16 <= hi and hi - fp <= 64 MiB, in one compare (false for hi <= 1) */
+	if (!fp | (hi - fp - 16 > (64UL << 20) - 16))
 		return 0;
-	do {
-		uintptr_t next = ((uintptr_t *)fp)[0], lr = ((uintptr_t *)fp)[1];
+	return ((uintptr_t *)fp)[1] == (uintptr_t)caller ? fp : 0;
+}
 
-		if (!lr)
-			break;
-		if (pcs)
-			pcs[n] = (void *)lr;
-		else if (n >= r->depth || r->pcs[n] != lr)
-			return 0;
-		n++;
-		if (next <= fp || next + 16 > hi || (next & 15))
-			break;
+/* Does the walk go on from the record at fp to next: above it, aligned, on the stack? */
+static inline __attribute__((always_inline))
+bool mte_fp_next_ok(uintptr_t next, uintptr_t fp, uintptr_t hi)
+{
+	return (next > fp) & (next + 16 <= hi) & !(next & 15);
+}
+
+/* The walk into pcs: its depth, 0 when the stack is not known (trace.c). */
+unsigned mte_fp_walk_from_api(void **pcs, unsigned max, const void *caller);
+
+/*
+ * Is this stack record r's, as mte_fp_walk_from_api() would walk it?  Each
+ * frame's return address is compared with r's as the walk goes, so a new
+ * stack stops at its first new frame, and a stack seen before costs no
+ * stores.  It is r's when all r->depth frames match and the walk would
+ * have stopped there: at max frames, at a record it may not go on to, or
+ * at a zero return address.
+ */
+static inline __attribute__((always_inline))
+bool mte_fp_walk_same(const void *caller, const struct mte_depot_rec *r,
+		      unsigned max)
+{
+	uintptr_t fp = mte_fp_start(caller), hi = mte_stack_hi, next;
+	const uintptr_t *want = r->pcs;
+	unsigned left = r->depth;
+	bool same = true;
+
+	if (!fp | !left)
+		return false;
+	while (same & (left > 1)) {	/* one branch a frame */
+		next = ((uintptr_t *)fp)[0];
+		same = (((uintptr_t *)fp)[1] == *want++) &
+		       mte_fp_next_ok(next, fp, hi);
 		fp = next;
-	} while (n < max);
-	return pcs || n == r->depth ? n : 0;
+		left--;
+	}
+	if (!same)
+		return false;
+	next = ((uintptr_t *)fp)[0];
+	if (((uintptr_t *)fp)[1] != *want)
+		return false;
+	return r->depth >= max || !mte_fp_next_ok(next, fp, hi) ||
+	       !((uintptr_t *)next)[1];
 }
 #endif
 
@@ -76,19 +105,24 @@ unsigned mte_fp_walk_from_api(void **pcs, unsigned max, const void *caller,
  * This stack, from the API's caller (its return address) down: its depot
  * id, or 0 when stacks are not recorded.
  */
-static inline uint32_t mte_trace_here(const void *caller)
+static inline __attribute__((always_inline))
+uint32_t mte_trace_here(const void *caller)
 {
 	if (!mte_g.opt.alloc_traces || mte_trace_busy)
 		return 0;
 #if defined(__aarch64__)
-	if (caller) {
+	{
 		unsigned s = mte_trace_last_slot(caller);
 		const struct mte_depot_rec *r = mte_trace_last_rec[s];
 
-		/* (a forked child's record has another thread id) */
-		if (r && r->tid == mte_thread_id() &&
-		    likely(mte_fp_walk_from_api(NULL, mte_g.opt.stack_depth,
-						caller, r)))
+		/*
+		 * A forked child's record has another thread id, and none
+		 * has 0, the id of a thread that has not recorded yet.  (A
+		 * NULL caller never matches: a frame's return address is not
+		 * NULL, and the walk needs it to be the caller's.)
+		 */
+		if (r && r->tid == mte_tid &&
+		    likely(mte_fp_walk_same(caller, r, mte_g.opt.stack_depth)))
 			return mte_trace_last_id[s];
 	}
 #endif
