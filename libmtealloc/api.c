@@ -217,7 +217,7 @@ WORK void *mte_aligned_work(size_t align, size_t size, const void *caller)
 	return mte_heap_alloc(size, align, false, caller);
 }
 
-WORK void *mte_malloc_work(size_t size, const void *caller)
+MTE_HOT_PAGE(malloc) WORK void *mte_malloc_work(size_t size, const void *caller)
 {
 	if (unlikely(mte_detour))
 		return detour_alloc(size, 16);
@@ -228,7 +228,7 @@ WORK void *mte_malloc_work(size_t size, const void *caller)
 	return mte_heap_alloc(size, 0, false, caller);
 }
 
-WORK void mte_free_work(void *p, const void *caller)
+MTE_HOT_PAGE(free) WORK void mte_free_work(void *p, const void *caller)
 {
 	if (!p || boot_owns(p) || detour_owns(p))
 		return;
@@ -290,8 +290,10 @@ void *mte_unchecked_calloc(size_t total, const void *caller);
 void *mte_unchecked_realloc(void *p, size_t size, const void *caller);
 size_t mte_unchecked_usable(void *p, const void *caller);
 MTE_UNCHECKED_ENTRY(mte_unchecked_aligned, mte_aligned_work);
-MTE_UNCHECKED_ENTRY(mte_unchecked_malloc, mte_malloc_work);
-MTE_UNCHECKED_ENTRY(mte_unchecked_free, mte_free_work);
+MTE_UNCHECKED_ENTRY_AT(mte_unchecked_malloc, mte_malloc_work,
+		       MTE_HOT_SECTION(malloc) "_0", "12");
+MTE_UNCHECKED_ENTRY_AT(mte_unchecked_free, mte_free_work,
+		       MTE_HOT_SECTION(free) "_0", "12");
 MTE_UNCHECKED_ENTRY(mte_unchecked_calloc, mte_calloc_work);
 MTE_UNCHECKED_ENTRY(mte_unchecked_realloc, mte_realloc_work);
 MTE_UNCHECKED_ENTRY(mte_unchecked_usable, mte_usable_work);
@@ -316,7 +318,7 @@ static inline void *do_realloc(void *p, size_t size, const void *caller)
  * straight to the program: the count comes first (libmtealloc(3) says
  * what that means for a failed malloc()).
  */
-EXPORT void *malloc(size_t size)
+EXPORT MTE_HOT_PAGE(malloc) void *malloc(size_t size)
 {
 	unsigned g = fast_gen();
 
@@ -345,7 +347,7 @@ static inline bool fast_ours(const void *p)
  * NULL is tested first: so placed, the tagged dispatch stays frameless on
  * arm64 (16 instructions, not 25, under qemu).
  */
-EXPORT void free(void *p)
+EXPORT MTE_HOT_PAGE(free) void free(void *p)
 {
 	unsigned g = fast_gen();
 

@@ -229,6 +229,7 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 	return tagged;
 }
 
+MTE_HOT_PAGE(malloc)
 void *mte_heap_alloc(size_t size, size_t align, bool zero, const void *pc)
 {
 	void *tagged;
@@ -419,6 +420,7 @@ bool validate(const void *p, const void *pc, const char *op, uint64_t *w)
 }
 
 __attribute__((noinline)) MTE_WITH_LSE
+MTE_HOT_PAGE(free)
 static void free_tagged(void *p, const void *pc, const char *op)
 {
 	char *user = mte_untag(p), *base, *end, *retagged;
@@ -495,6 +497,7 @@ static inline bool check_untagged(const void *p, const void *pc,
 	return check_untagged_slow(p, pc, op);
 }
 
+MTE_HOT_PAGE(free)
 void mte_heap_free(void *p, const void *pc)
 {
 	if (mte_ptr_tag(p)) {

@@ -34,6 +34,23 @@
 #endif
 
 /*
+ * The code a cached malloc() runs, and the code a free() runs, each in a
+ * 4 KiB page of its own: under qemu-user a branch to another page is
+ * never chained to its target, it looks the target up (so does every
+ * return), and the two paths used to cross pages a dozen times a pair.
+ * The linker gathers .text.sorted.* from every file, sorted by name, so
+ * a page is its unchecked entry, 4 KiB aligned (section "<page>_0"),
+ * then the functions marked MTE_HOT_PAGE(<page>) ("<page>_1"), from
+ * whichever files.  Elsewhere the attribute only keeps them together.
+ */
+#define MTE_HOT_SECTION(page)	".text.sorted.mte_hot_" #page
+#if defined(__aarch64__)
+#define MTE_HOT_PAGE(page)	__attribute__((section(MTE_HOT_SECTION(page) "_1")))
+#else
+#define MTE_HOT_PAGE(page)
+#endif
+
+/*
  * What malloc() and free() read on every call, for this thread, in one
  * thread-local block: a library reaches each thread-local variable through
  * a GOT entry of its own, so one block costs one load, not four.

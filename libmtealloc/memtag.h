@@ -164,8 +164,15 @@ static inline bool mte_get_tco(void)
  * keep both kinds of unwinding working through it.
  */
 #define MTE_UNCHECKED_ENTRY(name, work)					\
-	__asm__(".pushsection .text\n\t"				\
-		".p2align 3\n\t"					\
+	MTE_UNCHECKED_ENTRY_AT(name, work, ".text", "3")
+
+/*
+ * ... in the section sect, aligned to 2^align bytes: the first thing in
+ * one of internal.h's hot pages (MTE_HOT_PAGE()).
+ */
+#define MTE_UNCHECKED_ENTRY_AT(name, work, sect, align)			\
+	__asm__(".pushsection " sect ", \"ax\", %progbits\n\t"		\
+		".p2align " align "\n\t"				\
 		".globl " #name "\n\t"					\
 		".hidden " #name "\n\t"				\
 		".type " #name ", %function\n"				\
@@ -200,6 +207,8 @@ static inline bool mte_get_tco(void)
 	__asm__(".globl " #name "\n\t"					\
 		".hidden " #name "\n\t"				\
 		".set " #name ", " #work "\n")
+#define MTE_UNCHECKED_ENTRY_AT(name, work, sect, align)			\
+	MTE_UNCHECKED_ENTRY(name, work)
 
 static inline bool mte_arch_supported(void)
 {
