@@ -3,7 +3,8 @@
 # (options.inc) and every counter (stats.inc) is documented in
 # libmtealloc(3), and every page renders without a groff warning; and the
 # kernel series is whole: every patch its series file names is here (in a
-# distribution tarball too), and the cover letter counts them.
+# distribution tarball too), and the cover letter counts them; and
+# run-bench's --help says what it takes.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 man3="$top_srcdir/man/libmtealloc.3"
@@ -29,6 +30,20 @@ done
 grep -q "^Subject: \[PATCH 0/$n\]" "$ks/0000-cover-letter.patch" &&
 	ok "the cover letter counts the $n patches" ||
 	bad "the cover letter's subject does not say [PATCH 0/$n]"
+# bench/run-bench: its --help names every option its parser takes, and
+# bad options end it at once, with status 2 and a message
+rb="$top_srcdir/bench/run-bench"
+help=$("$rb" --help)
+for o in $(sed -n 's/^\t\(--[a-z]*\)).*/\1/p' "$rb"); do
+	echo "$help" | grep -q -- "$o" && ok "run-bench --help names $o" ||
+		bad "run-bench takes $o, but --help does not say so"
+done
+for args in "--bogus" "--runs x" "--runs" "--only" "--count --runs 3"; do
+	err=$("$rb" $args 2>&1 >/dev/null); rc=$?
+	[ $rc -eq 2 ] && echo "$err" | grep -q "^run-bench: " &&
+		ok "run-bench $args: status 2, '$err'" ||
+		bad "run-bench $args: status $rc, '$err'"
+done
 if command -v groff >/dev/null; then
 	for page in "$top_srcdir"/man/*.[0-9]; do
 		out=$(groff -man -ww -z "$page" 2>&1)
