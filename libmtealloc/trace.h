@@ -43,19 +43,19 @@ uint32_t mte_trace_record(const void *caller);
  * branch each, not one per condition.
  */
 
-/* The API's frame record if it is on this thread's stack and names caller; else 0. */
+/* The API's frame record, if it is on this thread's stack and names caller. */
 static inline __attribute__((always_inline))
 uintptr_t mte_fp_start(const void *caller)
 {
 	uintptr_t fp = (uintptr_t)mte_t.api_frame, hi = mte_stack_hi;
 
-	/* fp + 16 <= hi and hi - fp <= 64 MiB, in one compare (false for hi <= 1) */
+	/* fp + 16 <= hi and hi - fp <= 64 MiB in one compare (fails for hi <= 1) */
 	if (!fp | (hi - fp - 16 > (64UL << 20) - 16))
 		return 0;
 	return ((uintptr_t *)fp)[1] == (uintptr_t)caller ? fp : 0;
 }
 
-/* Does the walk go on from the record at fp to next: above it, aligned, on the stack? */
+/* May the walk go on from the record at fp to next: above, aligned, inside? */
 static inline __attribute__((always_inline))
 bool mte_fp_next_ok(uintptr_t next, uintptr_t fp, uintptr_t hi)
 {
