@@ -41,7 +41,9 @@
  * The linker gathers .text.sorted.* from every file, sorted by name, so
  * a page is its unchecked entry, 4 KiB aligned (section "<page>_0"),
  * then the functions marked MTE_HOT_PAGE(<page>) ("<page>_1"), from
- * whichever files.  Elsewhere the attribute only keeps them together.
+ * whichever files.  (GNU ld 2.34 on; another linker may keep the files'
+ * order, which is as correct, only slower under qemu.)  Off aarch64 the
+ * attribute is empty.
  */
 #define MTE_HOT_SECTION(page)	".text.sorted.mte_hot_" #page
 #if defined(__aarch64__)
