@@ -294,6 +294,17 @@ MTE_UNCHECKED_ENTRY_AT(mte_unchecked_malloc, mte_malloc_work,
 		       MTE_HOT_SECTION(malloc) "_0", "12");
 MTE_UNCHECKED_ENTRY_AT(mte_unchecked_free, mte_free_work,
 		       MTE_HOT_SECTION(free) "_0", "12");
+#if defined(__aarch64__)
+/* Where each hot page's code ends, for the test that it fits (check_faults). */
+#define HOT_END(page)							\
+	__asm__(".pushsection " MTE_HOT_SECTION(page) "_2, \"ax\", %progbits\n\t" \
+		".globl mte_hot_" #page "_end\n\t"			\
+		".hidden mte_hot_" #page "_end\n"			\
+		"mte_hot_" #page "_end:\n\t"				\
+		".popsection\n")
+HOT_END(malloc);
+HOT_END(free);
+#endif
 MTE_UNCHECKED_ENTRY(mte_unchecked_calloc, mte_calloc_work);
 MTE_UNCHECKED_ENTRY(mte_unchecked_realloc, mte_realloc_work);
 MTE_UNCHECKED_ENTRY(mte_unchecked_usable, mte_usable_work);

@@ -920,6 +920,28 @@ START_TEST(json_report_has_the_fields)
 }
 END_TEST
 
+#if defined(__aarch64__)
+/* the unchecked entries that start the hot pages, and where they end (api.c) */
+extern char mte_unchecked_malloc[], mte_hot_malloc_end[];
+extern char mte_unchecked_free[], mte_hot_free_end[];
+
+/*
+ * malloc()'s and free()'s hot code each fit one 4 KiB page (internal.h,
+ * MTE_HOT_PAGE()): a change that grows past it fails here, not only, and
+ * unseen, in the benchmark.
+ */
+START_TEST(hot_paths_each_fit_one_page)
+{
+	ck_assert_uint_eq((uintptr_t)mte_unchecked_malloc % 4096, 0);
+	ck_assert_uint_eq((uintptr_t)mte_unchecked_free % 4096, 0);
+	ck_assert_uint_le(mte_hot_malloc_end - mte_unchecked_malloc, 4096);
+	ck_assert_uint_le(mte_hot_free_end - mte_unchecked_free, 4096);
+	ck_assert_uint_gt(mte_hot_malloc_end - mte_unchecked_malloc, 64);
+	ck_assert_uint_gt(mte_hot_free_end - mte_unchecked_free, 64);
+}
+END_TEST
+#endif
+
 int main(void)
 {
 	Suite *s = suite_create("faults");
@@ -931,6 +953,9 @@ int main(void)
 	tcase_add_test(any, invalid_realloc_of_stack_memory);
 	tcase_add_test(any, foreign_fault_reaches_program_handler);
 	tcase_add_test(any, foreign_fault_without_handler_dies_as_usual);
+#if defined(__aarch64__)
+	tcase_add_test(any, hot_paths_each_fit_one_page);
+#endif
 	if (!mtealloc_tagging() && !mte_g.hw_mte)	/* after init */
 		tcase_add_test(any, tagged_pointer_freed_without_mte);
 	tcase_add_test(mte, double_free_both_modes);
