@@ -17,6 +17,8 @@
 #include "mtectl.h"
 #include "stats_page.h"
 
+#define AROUND 256	/* --address: the tags of the 256 bytes from ADDR, whole rows */
+
 /* 1 when some thread checks tags, 0 when none does, -1 when unknown. */
 static int threads_table(pid_t pid, bool use_ptrace, int *perm_err)
 {
@@ -115,7 +117,9 @@ static void allocator(pid_t pid, struct mapping *m, int n)
 {
 	const struct mapping *page = NULL;
 	bool loaded = false;
+	const char *why;
 	char path[256], *buf;
+	ssize_t got = 0;
 	size_t len;
 	int i, fd;
 
@@ -135,14 +139,18 @@ static void allocator(pid_t pid, struct mapping *m, int n)
 		return;
 	}
 	len = (size_t)(page->end - page->start);
-	buf = calloc(1, len);
 	snprintf(path, sizeof(path), "%s/%d/mem", proc_root(), (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || pread(fd, buf, len, (off_t)page->start) != (ssize_t)len ||
-	    mte_stats_page_check((void *)buf, len)) {
+	why = (buf = calloc(1, len)) ? NULL : "out of memory";
+	fd = why ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	if (!why && fd < 0)
+		why = strerror(errno);
+	if (!why && (got = pread(fd, buf, len, (off_t)page->start)) != (ssize_t)len)
+		why = got < 0 ? strerror(errno) : "short read";
+	if (!why && mte_stats_page_check((void *)buf, len))
+		why = "unknown layout";
+	if (why) {
 		warnx_("cannot read libmtealloc's stats page in process %d (%s)",
-		       (int)pid, fd < 0 || errno ? strerror(errno) :
-		       "unknown layout");
+		       (int)pid, why);
 		out_str("stats", "live stats", NULL);
 	} else {
 		const struct mte_stats_page *pg = (const void *)buf;
@@ -169,7 +177,8 @@ int cmd_inspect(int argc, char **argv)
 {
 	const struct cli_cmd *c = find_command("inspect");
 	bool json = false, use_ptrace = true, have_addr = false;
-	int k, n, tagged, checks, perm_err = 0, rc = EXIT_OK;
+	int k, n, tagged, checks, perm_err = 0, tags_err = 0, err, rc = EXIT_OK;
+	struct tag_dump d;
 	uint64_t addr = 0;
 	struct mapping *maps;
 	char *arg, *comm;
@@ -185,6 +194,9 @@ int cmd_inspect(int argc, char **argv)
 			have_addr = true;
 		}
 	}
+	if (have_addr && !use_ptrace)
+		fail(EXIT_USAGE, "--address reads tags with ptrace; it cannot "
+		     "go with --no-ptrace");
 	if (optind >= argc)
 		fail(EXIT_USAGE, "inspect needs a process id; try '%s inspect "
 		     "--help'", prog_name);
@@ -192,11 +204,9 @@ int cmd_inspect(int argc, char **argv)
 		fail(EXIT_USAGE, "inspect takes one process id, not '%s'",
 		     argv[optind + 1]);
 	pid = parse_pid(argv[optind]);
-	n = pid_mappings(pid, &maps);
-	if (n < 0)
-		fail(errno == ENOENT ? EXIT_INPUT : EXIT_PERM, "cannot read "
-		     "%s/%d/smaps: %s%s", proc_root(), (int)pid, strerror(errno),
-		     errno == ENOENT ? "" : " (run as the process's owner or root)");
+	n = need_mappings(pid, &maps);
+	if (have_addr && (err = tags_read(pid, maps, n, addr, AROUND, &d)))
+		tags_err = err;
 	comm = pid_comm(pid);
 	out_init(json);
 	out_begin("process", "Process");
@@ -206,15 +216,13 @@ int cmd_inspect(int argc, char **argv)
 	checks = threads_table(pid, use_ptrace, &perm_err);
 	tagged = mappings(pid, maps, n);
 	allocator(pid, maps, n);
-	if (have_addr) {
-		if (!use_ptrace)
-			warnx_("--address needs ptrace; not shown with --no-ptrace");
-		else
-			show_tags(pid, addr, 256);
-	}
+	if (have_addr && !tags_err)
+		tags_show(&d);
 	out_finish();
 	if (perm_err)
 		ptrace_refused(pid, perm_err);
+	if (tags_err)
+		ptrace_refused(pid, tags_err);
 	if (!tagged && checks <= 0) {
 		fprintf(stderr, "%s: process %d uses no MTE: no tagged mappings%s\n",
 			prog_name, (int)pid, checks == 0 ? " and no thread checks "

@@ -15,71 +15,14 @@
 #define ROW 256			/* bytes per row: 16 granules */
 #define MAX_LEN (1UL << 20)
 
-/* Tags of [addr, addr + len) rounded out to whole rows, inside mapping m. */
-static int dump(pid_t pid, const struct mapping *m, uint64_t addr, uint64_t len)
+int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
+	      uint64_t len, struct tag_dump *d)
 {
-	static const struct col cols[] = {
-		{ "address", "ADDRESS", COL_STR, false },
-		{ "tag", "TAG", COL_NUM, true },
-	};
-	uint64_t start = addr & ~(uint64_t)(ROW - 1), end, a;
-	uint64_t granule = addr & ~(uint64_t)15;
-	unsigned char *tags;
-	size_t n, i;
+	const struct mapping *m = find_mapping(maps, n, addr);
+	uint64_t end;
 	int err;
 
-	end = (addr + len + ROW - 1) & ~(uint64_t)(ROW - 1);
-	if (start < m->start)
-		start = m->start;
-	if (end > m->end)
-		end = m->end;
-	n = (size_t)(end - start) / 16;
-	tags = calloc(n, 1);
-	if ((err = peek_tags(pid, start, tags, n)))
-		ptrace_refused(pid, err);
-	out_begin("tags", "Allocation tags (one per 16-byte granule; [] marks "
-		  "the address)");
-	out_strf("address", "address", "0x%llx", (unsigned long long)addr);
-	out_strf("mapping", "in mapping", "0x%llx-0x%llx %s",
-		 (unsigned long long)m->start, (unsigned long long)m->end,
-		 m->path[0] ? m->path : "[anon]");
-	if (out_json()) {
-		out_table("granules", "", cols, 2);
-		for (i = 0; i < n; i++) {
-			char ab[32], tb[8];
-			const char *cells[2] = { ab, tb };
-
-			snprintf(ab, sizeof(ab), "0x%llx",
-				 (unsigned long long)(start + 16 * i));
-			snprintf(tb, sizeof(tb), "%u", tags[i] & 0xf);
-			out_row(cells);
-		}
-		out_table_end();
-	} else {
-		/* as the fault report prints them: 16 granules a row */
-		for (a = start, i = 0; i < n; a += 16, i++) {
-			if (!(i % 16))
-				printf("%s  0x%llx:", i ? "\n" : "",
-				       (unsigned long long)a);
-			printf(a == granule ? " [%x]" : "  %x ", tags[i] & 0xf);
-		}
-		printf("\n");
-	}
-	out_end();
-	free(tags);
-	return EXIT_OK;
-}
-
-int show_tags(pid_t pid, uint64_t addr, uint64_t len)
-{
-	struct mapping *maps;
-	const struct mapping *m;
-	int n = pid_mappings(pid, &maps);
-
-	if (n < 0)
-		fail(EXIT_PERM, "cannot read %s/%d/smaps: run as the process's "
-		     "owner or as root", proc_root(), (int)pid);
-	if (!(m = find_mapping(maps, n, addr)))
+	if (!m)
 		fail(EXIT_INPUT, "address 0x%llx is not mapped in process %d",
 		     (unsigned long long)addr, (int)pid);
 	if (!m->mt)
@@ -87,19 +30,76 @@ int show_tags(pid_t pid, uint64_t addr, uint64_t len)
 		     "not tagged (no 'mt' in its VmFlags)", (unsigned long long)addr,
 		     (unsigned long long)m->start, (unsigned long long)m->end,
 		     m->path[0] ? m->path : "[anon]");
-	n = dump(pid, m, addr, len);
-	free(maps);
-	return n;
+	d->m = *m;
+	d->addr = addr;
+	d->start = addr & ~(uint64_t)(ROW - 1);
+	end = (addr + len + ROW - 1) & ~(uint64_t)(ROW - 1);
+	if (d->start < m->start)
+		d->start = m->start;
+	if (end > m->end)
+		end = m->end;
+	d->n = (size_t)(end - d->start) / 16;
+	if (!(d->tags = calloc(d->n, 1)))
+		fail(EXIT_INPUT, "out of memory for %zu tags", d->n);
+	if ((err = peek_tags(pid, d->start, d->tags, d->n))) {
+		free(d->tags);
+		d->tags = NULL;
+	}
+	return err;
+}
+
+void tags_show(struct tag_dump *d)
+{
+	static const struct col cols[] = {
+		{ "address", "ADDRESS", COL_STR, false },
+		{ "tag", "TAG", COL_NUM, true },
+	};
+	uint64_t granule = d->addr & ~(uint64_t)15, a;
+	size_t i;
+
+	out_begin("tags", "Allocation tags (one per 16-byte granule; [] marks "
+		  "the address)");
+	out_strf("address", "address", "0x%llx", (unsigned long long)d->addr);
+	out_strf("mapping", "in mapping", "0x%llx-0x%llx %s",
+		 (unsigned long long)d->m.start, (unsigned long long)d->m.end,
+		 d->m.path[0] ? d->m.path : "[anon]");
+	if (out_json()) {
+		out_table("granules", "", cols, 2);
+		for (i = 0; i < d->n; i++) {
+			char ab[32], tb[8];
+			const char *cells[2] = { ab, tb };
+
+			snprintf(ab, sizeof(ab), "0x%llx",
+				 (unsigned long long)(d->start + 16 * i));
+			snprintf(tb, sizeof(tb), "%u", d->tags[i] & 0xf);
+			out_row(cells);
+		}
+		out_table_end();
+	} else {
+		/* as the fault report prints them: 16 granules a row */
+		for (a = d->start, i = 0; i < d->n; a += 16, i++) {
+			if (!(i % 16))
+				printf("%s  0x%llx:", i ? "\n" : "",
+				       (unsigned long long)a);
+			printf(a == granule ? " [%x]" : "  %x ", d->tags[i] & 0xf);
+		}
+		printf("\n");
+	}
+	out_end();
+	free(d->tags);
+	d->tags = NULL;
 }
 
 int cmd_tags(int argc, char **argv)
 {
 	const struct cli_cmd *c = find_command("tags");
 	uint64_t addr, len = ROW;
+	struct mapping *maps;
+	struct tag_dump d;
 	bool json = false;
 	char *arg;
 	pid_t pid;
-	int k, rc;
+	int k, n, err;
 
 	while ((k = next_opt(c, argc, argv, &arg)) != -1)
 		json |= k == 'J';
@@ -115,8 +115,12 @@ int cmd_tags(int argc, char **argv)
 			fail(EXIT_INPUT, "length %s: give 1 to %lu bytes",
 			     argv[optind + 2], MAX_LEN);
 	}
+	n = need_mappings(pid, &maps);
+	if ((err = tags_read(pid, maps, n, addr, len, &d)))
+		ptrace_refused(pid, err);
+	free(maps);
 	out_init(json);
-	rc = show_tags(pid, addr, len);
+	tags_show(&d);
 	out_finish();
-	return rc;
+	return EXIT_OK;
 }

@@ -69,21 +69,21 @@ static const struct cli_opt help_opts[] = { OPT_END };
 
 const struct cli_cmd commands[] = {
 	{ "status", cmd_status, "", "does this machine do MTE, and how",
-	  status_opts, "Exit status 4 when the CPU or the kernel has no MTE." },
+	  status_opts, "Exit status 4 when the CPU or the kernel has no MTE.", false },
 	{ "inspect", cmd_inspect, "<pid>",
 	  "a live process's tagged memory, thread modes and heap stats",
-	  inspect_opts, NULL },
+	  inspect_opts, NULL, false },
 	{ "tags", cmd_tags, "<pid> <addr> [len]",
 	  "the allocation tags of a range, one per 16-byte granule", tags_opts,
 	  "ADDR and LEN are decimal or 0x-hex; a tag in ADDR's top byte is "
-	  "ignored.\nLEN defaults to 256 bytes." },
+	  "ignored.\nLEN defaults to 256 bytes.", false },
 	{ "run", cmd_run, "[options] [--] <program> [args...]",
 	  "run a program with libmtealloc preloaded", run_opts,
 	  "Options in MTEALLOC_OPTIONS are kept; those given here come last and "
-	  "win.\nThe library is $MTECTL_LIB, or the installed one." },
+	  "win.\nThe library is $MTECTL_LIB, or the installed one.", true },
 	{ "help", cmd_help, "[command]", "help on mtectl or on one command",
-	  help_opts, NULL },
-	{ NULL, NULL, NULL, NULL, NULL, NULL }
+	  help_opts, NULL, false },
+	{ NULL, NULL, NULL, NULL, NULL, NULL, false }
 };
 
 const struct cli_cmd *find_command(const char *name)
@@ -134,9 +134,12 @@ static void main_usage(FILE *f)
 int next_opt(const struct cli_cmd *c, int argc, char **argv, char **arg)
 {
 	struct option lo[16];
-	char so[48] = "+h";
+	char so[48];
 	const struct cli_opt *o;
 	int n = 0, k;
+
+	/* '+': getopt stops at the first argument instead of permuting */
+	snprintf(so, sizeof(so), "%sh", c->options_end_at_program ? "+" : "");
 
 	for (o = c->opts; o->name && n < 14; o++, n++) {
 		lo[n] = (struct option){ o->name, o->arg ? required_argument
@@ -181,6 +184,17 @@ pid_t parse_pid(const char *s)
 		fail(EXIT_INPUT, "no process %ld (nothing in %s/%ld)", v,
 		     proc_root(), v);
 	return (pid_t)v;
+}
+
+int need_mappings(pid_t pid, struct mapping **maps)
+{
+	int n = pid_mappings(pid, maps);
+
+	if (n < 0)
+		fail(errno == ENOENT ? EXIT_INPUT : EXIT_PERM, "cannot read "
+		     "%s/%d/smaps: %s%s", proc_root(), (int)pid, strerror(errno),
+		     errno == ENOENT ? "" : " (run as the process's owner or root)");
+	return n;
 }
 
 uint64_t parse_addr(const char *s, const char *what)

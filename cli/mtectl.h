@@ -27,7 +27,7 @@ void fail(int status, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- args.c: options declared once, for getopt and for --help ---- */
+/* ---- mtectl.c: options declared once, for getopt and for --help ---- */
 struct cli_opt {
 	const char *name;	/* long name */
 	int key;		/* short letter, or a value > 255 */
@@ -42,6 +42,12 @@ struct cli_cmd {
 	const char *summary;
 	const struct cli_opt *opts;	/* ends with { NULL } */
 	const char *more;	/* extra --help text, or NULL */
+	/*
+	 * Options end at the first argument, which names a program whose
+	 * own options follow (run).  Otherwise options may come before or
+	 * after the arguments, as in util-linux: 'inspect 42 -a 0x10'.
+	 */
+	bool options_end_at_program;
 };
 
 extern const struct cli_cmd commands[];
@@ -51,6 +57,9 @@ void print_usage(const struct cli_cmd *c, FILE *f);
 int next_opt(const struct cli_cmd *c, int argc, char **argv, char **arg);
 pid_t parse_pid(const char *s);
 uint64_t parse_addr(const char *s, const char *what);
+struct mapping;
+/* pid_mappings(), or exit with a message: no such process, or refused */
+int need_mappings(pid_t pid, struct mapping **maps);
 
 /* ---- out.c: one stream of data, as tables or as JSON ---- */
 enum col_type { COL_STR, COL_NUM, COL_BOOL };
@@ -109,7 +118,20 @@ int cmd_inspect(int argc, char **argv);
 int cmd_tags(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_help(int argc, char **argv);
-/* shared by inspect and tags */
-int show_tags(pid_t pid, uint64_t addr, uint64_t len);
+/*
+ * cmd_tags.c, shared by inspect and tags: the tags of [addr, addr + len)
+ * rounded out to whole rows, read before any output begins (so that a
+ * bad address ends the command with nothing half-printed), shown later.
+ */
+struct tag_dump {
+	uint64_t addr, start;	/* the address asked for; the first row's */
+	size_t n;		/* granules */
+	unsigned char *tags;
+	struct mapping m;	/* the tagged mapping holding addr */
+};
+/* Fails (exits) when addr is not in a tagged mapping; 0, or an errno of ptrace. */
+int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
+	      uint64_t len, struct tag_dump *d);
+void tags_show(struct tag_dump *d);	/* and frees d->tags */
 
 #endif /* MTECTL_H */

@@ -357,8 +357,15 @@ END_TEST
 
 START_TEST(inspect_json_is_valid_and_complete)
 {
+	static char before[sizeof(res.out)];
+
 	run("inspect", "--json", "--no-ptrace", "4242", NULL);
 	STATUS(0);
+	snprintf(before, sizeof(before), "%s", res.out);
+	/* options may follow the pid, as in util-linux */
+	run("inspect", "4242", "--no-ptrace", "--json", NULL);
+	STATUS(0);
+	ck_assert_str_eq(res.out, before);
 	ck_assert_msg(json_valid(res.out), "invalid JSON:\n%s", res.out);
 	OUT_HAS("\"pid\": 4242");
 	OUT_HAS("\"tid\": 4250, \"tagged_addr\": null");
@@ -403,6 +410,17 @@ START_TEST(error_paths)
 	STATUS(1); ERR_HAS("needs an argument");
 	run("inspect", "--address", "0xzz", "4242", NULL);
 	STATUS(2); ERR_HAS("address '0xzz' is not a number");
+	run("inspect", "4242", "--address", "0xzz", NULL);	/* after the pid */
+	STATUS(2); ERR_HAS("address '0xzz' is not a number");
+	run("inspect", "--no-ptrace", "--address", "0xffff80000000", "4242", NULL);
+	STATUS(1); ERR_HAS("cannot go with --no-ptrace");
+	/* a bad address ends the command before anything is printed */
+	run("inspect", "--json", "--address", "0x1234", "4242", NULL);
+	STATUS(2); ERR_HAS("address 0x1234 is not mapped in process 4242");
+	ck_assert_str_eq(res.out, "");
+	run("inspect", "--address", "0xaaaa00000100", "4242", NULL);
+	STATUS(4); ERR_HAS("which is not tagged");
+	ck_assert_str_eq(res.out, "");
 	run("frobnicate", NULL);
 	STATUS(1); ERR_HAS("unknown command 'frobnicate'");
 	run(NULL);
@@ -413,8 +431,9 @@ START_TEST(error_paths)
 	STATUS(1); ERR_HAS("tags needs <pid> <addr> [len]");
 	run("tags", "4242", "zz", NULL);
 	STATUS(2); ERR_HAS("address 'zz' is not a number");
-	run("tags", "4242", "0x1234", NULL);
+	run("tags", "4242", "0x1234", "--json", NULL);
 	STATUS(2); ERR_HAS("address 0x1234 is not mapped in process 4242");
+	ck_assert_str_eq(res.out, "");
 	run("tags", "4242", "0xaaaa00000100", NULL);
 	STATUS(4); ERR_HAS("which is not tagged");
 	run("tags", "4242", "0xffff80000000", "0", NULL);
@@ -468,6 +487,10 @@ START_TEST(run_sets_the_environment)
 		"print_stats=1:report_format=json\n");
 	OUT_HAS("LD_PRELOAD=");
 	OUT_HAS("/README.md\n");
+	/* options end at the program: what follows is the program's own */
+	run("run", "--mode", "sync", "/usr/bin/env", "-u", "HOME", "--mode", NULL);
+	STATUS(125); ERR_HAS("env: ");	/* env's complaint, not mtectl's */
+	ck_assert(!strstr(res.err, "mtectl"));
 	run("run", "/no/such/program", NULL);
 	STATUS(127); ERR_HAS("cannot run '/no/such/program'");
 	putenv("MTECTL_LIB=/no/such/lib.so");
