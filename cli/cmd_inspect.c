@@ -17,7 +17,11 @@
 #include "mtectl.h"
 #include "stats_page.h"
 
-#define AROUND 256	/* --address: the tags of the 256 bytes from ADDR, whole rows */
+/*
+ * --address: the tags around ADDR as a fault report shows them, its row
+ * of 16 granules with the rows before and after (within its mapping).
+ */
+#define ROW 256
 
 /* 1 when some thread checks tags, 0 when none does, -1 when unknown. */
 static int threads_table(pid_t pid, bool use_ptrace, int *perm_err)
@@ -205,8 +209,14 @@ int cmd_inspect(int argc, char **argv)
 		     argv[optind + 1]);
 	pid = parse_pid(argv[optind]);
 	n = need_mappings(pid, &maps);
-	if (have_addr && (err = tags_read(pid, maps, n, addr, AROUND, &d)))
-		tags_err = err;
+	if (have_addr) {
+		uint64_t row = addr & ~(uint64_t)(ROW - 1);
+		uint64_t from = row >= ROW ? row - ROW : 0;
+
+		if ((err = tags_read(pid, maps, n, addr, from, row + 2 * ROW - from,
+				     &d)))
+			tags_err = err;
+	}
 	comm = pid_comm(pid);
 	out_init(json);
 	out_begin("process", "Process");

@@ -2,7 +2,7 @@
  * cmd_tags.c - mtectl tags <pid> <addr> [len]: the allocation tags of a
  * range of another process, through PTRACE_PEEKMTETAGS, one per 16-byte
  * granule, laid out like the fault report's "tags around the address".
- * inspect --address uses the same dump.
+ * inspect --address uses the same dump, with the report's three rows.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -16,7 +16,7 @@
 #define MAX_LEN (1UL << 20)
 
 int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
-	      uint64_t len, struct tag_dump *d)
+	      uint64_t from, uint64_t len, struct tag_dump *d)
 {
 	const struct mapping *m = find_mapping(maps, n, addr);
 	uint64_t end;
@@ -32,8 +32,8 @@ int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
 		     m->path[0] ? m->path : "[anon]");
 	d->m = *m;
 	d->addr = addr;
-	d->start = addr & ~(uint64_t)(ROW - 1);
-	end = (addr + len + ROW - 1) & ~(uint64_t)(ROW - 1);
+	d->start = from & ~(uint64_t)(ROW - 1);
+	end = (from + len + ROW - 1) & ~(uint64_t)(ROW - 1);
 	if (d->start < m->start)
 		d->start = m->start;
 	if (end > m->end)
@@ -116,7 +116,7 @@ int cmd_tags(int argc, char **argv)
 			     argv[optind + 2], MAX_LEN);
 	}
 	n = need_mappings(pid, &maps);
-	if ((err = tags_read(pid, maps, n, addr, len, &d)))
+	if ((err = tags_read(pid, maps, n, addr, addr, len, &d)))
 		ptrace_refused(pid, err);
 	free(maps);
 	out_init(json);

@@ -119,19 +119,21 @@ int cmd_tags(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 /*
- * cmd_tags.c, shared by inspect and tags: the tags of [addr, addr + len)
- * rounded out to whole rows, read before any output begins (so that a
- * bad address ends the command with nothing half-printed), shown later.
+ * cmd_tags.c, shared by inspect and tags: the tags of [from, from + len)
+ * rounded out to whole rows of 16 granules and clipped to the tagged
+ * mapping that holds addr, whose granule is marked; read before any
+ * output begins (so that a bad address ends the command with nothing
+ * half-printed), shown later.
  */
 struct tag_dump {
-	uint64_t addr, start;	/* the address asked for; the first row's */
+	uint64_t addr, start;	/* the address marked; the first row's */
 	size_t n;		/* granules */
 	unsigned char *tags;
 	struct mapping m;	/* the tagged mapping holding addr */
 };
 /* Fails (exits) when addr is not in a tagged mapping; 0, or an errno of ptrace. */
 int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
-	      uint64_t len, struct tag_dump *d);
+	      uint64_t from, uint64_t len, struct tag_dump *d);
 void tags_show(struct tag_dump *d);	/* and frees d->tags */
 
 #endif /* MTECTL_H */

@@ -62,6 +62,17 @@ else
 	[ "$(echo $got)" = "$(echo $want)" ] &&
 		ok "tags: what mtectl reads is what the program set ($want)" ||
 		bad "tags: mtectl read '$got', the program has '$want'"
+	# inspect --address: the report's rows around it, clipped to the page
+	# (no row before it); granule 2 of the page is marked
+	mtectl inspect --address $(printf '0x%x' $((page + 0x20))) "$pid" >/tmp/around
+	st=$?
+	sed -n '/^Allocation tags/,$p' /tmp/around
+	mark=$(echo $want | cut -d' ' -f3)
+	[ $st -eq 0 ] && grep -q "^  $page: .* \[$(printf %x "$mark")\] " /tmp/around &&
+		grep -q "^  $(printf '0x%x' $((page + 0x100))):" /tmp/around &&
+		[ "$(grep -c '^  0x[0-9a-f]*:' /tmp/around)" -eq 2 ] &&
+		ok "inspect --address: the rows around it, its granule marked" ||
+		bad "inspect --address: status $st"
 	mtectl tags "$pid" 0x10 >/dev/null 2>&1
 	[ $? -eq 2 ] && ok "tags: an unmapped address is status 2" || bad "tags unmapped"
 	kill "$pid"
