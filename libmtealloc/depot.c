@@ -109,8 +109,10 @@ uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n)
 	for (;;) {
 		uint32_t expected = 0;
 
-		if (atomic_compare_exchange_strong(&table[i], &expected, id))
+		if (atomic_compare_exchange_strong(&table[i], &expected, id)) {
+			mte_stat_add(MTE_STAT_stacks_stored, 1);
 			return id;
+		}
 		if (same(rec_of(expected), hash, tid, pcs, n))
 			return expected;	/* the same stack, raced in */
 		i = (i + 1) & table_mask;
@@ -130,11 +132,4 @@ const struct mte_depot_rec *mte_depot_get(uint32_t id)
 	    off >= records_size)
 		return NULL;
 	return (const struct mte_depot_rec *)(records + off);
-}
-
-size_t mte_depot_bytes_used(void)
-{
-	size_t used = atomic_load(&records_used);
-
-	return used < records_size ? used : records_size;
 }

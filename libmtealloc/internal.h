@@ -333,7 +333,6 @@ struct mte_depot_rec {
 bool mte_depot_init(size_t bytes);
 uint32_t mte_depot_put(uint32_t tid, const uintptr_t *pcs, unsigned n);
 const struct mte_depot_rec *mte_depot_get(uint32_t id);
-size_t mte_depot_bytes_used(void);
 
 /* ---- trace.c: recording, unwinding and naming stacks (libunwind) ---- */
 

@@ -268,6 +268,7 @@ uint32_t mte_trace_record(const void *caller)
 	unsigned skip, n, depth = mte_g.opt.stack_depth;
 	uint32_t id;
 
+	mte_stat_add(MTE_STAT_stacks_walked, 1);
 #if defined(__aarch64__)
 	/* a new stack at a call site: walked again, stored, remembered */
 	n = caller ? mte_fp_walk_from_api(pcs, depth, caller) : 0;
