@@ -273,7 +273,7 @@ uint32_t mte_trace_record(const void *caller)
 	/* a new stack at a call site: walked again, stored, remembered */
 	n = caller ? mte_fp_walk_from_api(pcs, depth, caller) : 0;
 	if (likely(n)) {	/* the depot never allocates: no guard */
-		unsigned s = mte_trace_last_slot(caller);
+		unsigned s = mte_trace_slot(mte_fp_start(caller), mte_stack_hi);
 
 		id = mte_depot_put(mte_thread_id(), (uintptr_t *)pcs, n);
 		mte_trace_last_rec[s] = mte_depot_get(id);

@@ -17,18 +17,17 @@ extern MTE_TLS bool mte_trace_busy;
 
 /*
  * A thread records the same few stacks over and over (a loop's malloc and
- * free), so it remembers its last record per call site; a walk that meets
- * that record's frames one by one is done, without the depot's hash.
+ * free), so it remembers its last records, one per slot; a walk that meets
+ * a record's frames one by one is done, without the depot's hash.  The
+ * slot is chosen by the caller and the stack's depth (mte_trace_slot()),
+ * not by the caller alone: programs that allocate through one wrapper
+ * (C++'s operator new, sqlite3's sqlite3MemMalloc) have a single caller
+ * of malloc() and many stacks above it.
  */
-#define MTE_TRACE_LAST_SLOTS 4
+#define MTE_TRACE_LAST_SLOTS 64
 extern MTE_TLS const struct mte_depot_rec
 	*mte_trace_last_rec[MTE_TRACE_LAST_SLOTS];
 extern MTE_TLS uint32_t mte_trace_last_id[MTE_TRACE_LAST_SLOTS];
-
-static inline unsigned mte_trace_last_slot(const void *caller)
-{
-	return (unsigned)((uintptr_t)caller >> 2) & (MTE_TRACE_LAST_SLOTS - 1);
-}
 
 /* mte_trace_here() when the last record is not this stack. */
 uint32_t mte_trace_record(const void *caller);
@@ -62,11 +61,32 @@ bool mte_fp_next_ok(uintptr_t next, uintptr_t fp, uintptr_t hi)
 	return (next > fp) & (next + 16 <= hi) & !(next & 15);
 }
 
+/*
+ * The slot of the stack whose first frame record is fp: a hash of the
+ * caller's address, its own caller's (one step up, if the walk may go
+ * there) and the record's depth in the stack.  The depth tells apart
+ * most paths by which one call site is reached, without walking them
+ * (each has its own frames below); the second address, two callers whose
+ * frames happen to be the same size.  A loop's stack keeps its slot.
+ */
+static inline __attribute__((always_inline))
+unsigned mte_trace_slot(uintptr_t fp, uintptr_t hi)
+{
+	uintptr_t next = ((uintptr_t *)fp)[0], up, h;
+
+	up = mte_fp_next_ok(next, fp, hi) ? next : fp;
+	__asm__("" : "+r"(up));	/* a select and a load, no branch around it */
+	h = ((uintptr_t *)fp)[1] ^ (((uintptr_t *)up)[1] * 3) ^ ((hi - fp) << 24);
+	return (unsigned)((h * 0x9e3779b97f4a7c15ULL) >> 58) &
+	       (MTE_TRACE_LAST_SLOTS - 1);
+}
+
 /* The walk into pcs: its depth, 0 when the stack is not known (trace.c). */
 unsigned mte_fp_walk_from_api(void **pcs, unsigned max, const void *caller);
 
 /*
- * Is this stack record r's, as mte_fp_walk_from_api() would walk it?  Each
+ * Is the stack from the frame record fp (mte_fp_start()'s) record r's, as
+ * mte_fp_walk_from_api() would walk it?  Each
  * frame's return address is compared with r's as the walk goes, so a new
  * stack stops at its first new frame, and a stack seen before costs no
  * stores.  It is r's when all r->depth frames match and the walk would
@@ -74,15 +94,15 @@ unsigned mte_fp_walk_from_api(void **pcs, unsigned max, const void *caller);
  * at a zero return address.
  */
 static inline __attribute__((always_inline))
-bool mte_fp_walk_same(const void *caller, const struct mte_depot_rec *r,
+bool mte_fp_walk_same(uintptr_t fp, uintptr_t hi, const struct mte_depot_rec *r,
 		      unsigned max)
 {
-	uintptr_t fp = mte_fp_start(caller), hi = mte_stack_hi, next;
 	const uintptr_t *want = r->pcs;
 	unsigned left = r->depth;
+	uintptr_t next;
 	bool same = true;
 
-	if (!fp | !left)
+	if (!left)
 		return false;
 	while (same & (left > 1)) {	/* one branch a frame */
 		next = ((uintptr_t *)fp)[0];
@@ -112,17 +132,20 @@ uint32_t mte_trace_here(const void *caller)
 		return 0;
 #if defined(__aarch64__)
 	{
-		unsigned s = mte_trace_last_slot(caller);
+		/*
+		 * A NULL caller never starts a walk: a frame's return address
+		 * is not NULL, and the walk needs it to be the caller's.
+		 */
+		uintptr_t fp = mte_fp_start(caller), hi = mte_stack_hi;
+		unsigned s = fp ? mte_trace_slot(fp, hi) : 0;
 		const struct mte_depot_rec *r = mte_trace_last_rec[s];
 
 		/*
 		 * A forked child's record has another thread id, and none
-		 * has 0, the id of a thread that has not recorded yet.  (A
-		 * NULL caller never matches: a frame's return address is not
-		 * NULL, and the walk needs it to be the caller's.)
+		 * has 0, the id of a thread that has not recorded yet.
 		 */
-		if (r && r->tid == mte_tid &&
-		    likely(mte_fp_walk_same(caller, r, mte_g.opt.stack_depth)))
+		if (fp && r && r->tid == mte_tid &&
+		    likely(mte_fp_walk_same(fp, hi, r, mte_g.opt.stack_depth)))
 			return mte_trace_last_id[s];
 	}
 #endif

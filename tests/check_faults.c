@@ -827,6 +827,33 @@ START_TEST(one_call_site_two_callers_two_stacks)
 END_TEST
 
 /*
+ * A thread remembers its stacks by call site and path, so a loop that
+ * alternates between two paths to one malloc() walks each in full once
+ * (the stacks_walked counter) and then finds both remembered.  Keyed by
+ * the call site alone, they took turns in one slot: 18 walks here.
+ */
+START_TEST(alternating_paths_are_walked_once)
+{
+	static volatile int runs = 20;	/* not unrolled: one call site */
+	uint64_t walked[20];
+	int i, rc = 0;
+
+	/*
+	 * The same body every time round (a test of i in it could make
+	 * the compiler peel a turn, with call sites of its own), and no
+	 * assertion inside: Check's allocate even when they pass.
+	 */
+	for (i = 0; i < runs; i++) {
+		free(i & 1 ? via_second() : via_first());
+		rc |= mtealloc_stat("stacks_walked", &walked[i]);
+	}
+	ck_assert_int_eq(rc, 0);
+	/* both paths walked by the end of the second turn, none after */
+	ck_assert_uint_eq(walked[runs - 1] - walked[1], 0);
+}
+END_TEST
+
+/*
  * While the mode changes (and at a process's first allocation), the API
  * calls its work function directly, not through the unchecked entry, and
  * the recorder finds the caller by walking from its own frame: the stack
@@ -980,6 +1007,7 @@ int main(void)
 	tcase_add_test(mte, json_report_has_the_fields);
 	tcase_add_test(mte, fault_inside_the_handler_ends_the_process);
 	tcase_add_test(mte, one_call_site_two_callers_two_stacks);
+	tcase_add_test(mte, alternating_paths_are_walked_once);
 	if (mtealloc_tagging())
 		suite_add_tcase(s, mte);
 	else if (getenv("MTEALLOC_EXPECT_TAGGING")) {
