@@ -19,10 +19,10 @@ extern MTE_TLS bool mte_trace_busy;
  * A thread records the same few stacks over and over (a loop's malloc and
  * free), so it remembers its last records, one per slot; a walk that meets
  * a record's frames one by one is done, without the depot's hash.  The
- * slot is chosen by the caller and the stack's depth (mte_trace_slot()),
- * not by the caller alone: programs that allocate through one wrapper
- * (C++'s operator new, sqlite3's sqlite3MemMalloc) have a single caller
- * of malloc() and many stacks above it.
+ * slot is chosen by the caller, its own caller and the stack's depth
+ * (mte_trace_slot()), not by the caller alone: programs that allocate
+ * through one wrapper (C++'s operator new, sqlite3's sqlite3MemMalloc)
+ * have a single caller of malloc() and many stacks above it.
  */
 #define MTE_TRACE_LAST_SLOTS 64
 extern MTE_TLS const struct mte_depot_rec
