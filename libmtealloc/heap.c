@@ -154,20 +154,28 @@ static void *alloc_untagged(size_t size, size_t align, bool zero)
 	return p;
 }
 
-/* Make the header of the chunk at tagged say: live, size bytes, from pc. */
+/*
+ * Make the header of the chunk at tagged say: live, size bytes, from pc;
+ * and count it, with cache_reuses when it came from the cache.
+ */
 static inline __attribute__((always_inline))
-void set_live(void *tagged, size_t size, unsigned lg_align, const void *pc)
+void set_live(void *tagged, size_t size, unsigned lg_align, const void *pc,
+	      bool cached)
 {
 	char *user = mte_untag(tagged);
 	struct chunk_hdr *h = hdr_of(user);
+	_Atomic uint64_t *stripe;
 
 	h->alloc_ctx = mte_trace_here(pc);
 	h->free_ctx = (uint32_t)mte_ptr_tag(tagged) << CHUNK_OLDTAG_SHIFT;
 	atomic_store_explicit(&h->word, chunk_word((uintptr_t)user, size,
 			CHUNK_ALLOCATED, lg_align, mte_g.secret),
 			memory_order_relaxed);
-	mte_stat_add(MTE_STAT_allocs, 1);
-	mte_stat_add(MTE_STAT_tagged_allocs, 1);
+	stripe = mte_t.stats;
+	mte_stat_add_to(stripe, MTE_STAT_allocs, 1);
+	mte_stat_add_to(stripe, MTE_STAT_tagged_allocs, 1);
+	if (cached)
+		mte_stat_add_to(stripe, MTE_STAT_cache_reuses, 1);
 }
 
 /* A chunk from this thread's cache, tagged when it was freed (cache.h). */
@@ -176,8 +184,7 @@ static inline void *alloc_cached(void *tagged, size_t size, size_t usize,
 {
 	if (zero)
 		memset(tagged, 0, usize - MTE_GRANULE);
-	set_live(tagged, size, 0, pc);
-	mte_stat_add(MTE_STAT_cache_reuses, 1);
+	set_live(tagged, size, 0, pc, true);
 	return tagged;
 }
 
@@ -224,7 +231,7 @@ static void *alloc_tagged(size_t size, size_t align, bool zero, const void *pc)
 		mte_tag_zero_range(tagged, usable);
 	else
 		mte_tag_range(tagged, usable);
-	set_live(tagged, size, lg_align, pc);
+	set_live(tagged, size, lg_align, pc, false);
 	mte_stat_add(MTE_STAT_bytes_tagged, usable);
 	return tagged;
 }

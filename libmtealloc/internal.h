@@ -129,18 +129,25 @@ size_t mte_stats_format(char *buf, size_t size);
 /*
  * A thread that owns its stripe adds with a plain load and store (a
  * reader may see the old value, never a torn one); threads beyond the
- * stripes share stripe 0 and add atomically.
+ * stripes share stripe 0 and add atomically.  stripe is the thread's
+ * mte_t.stats: a hot path that adds to several counters loads it once
+ * and passes it to each, so that the compiler tests it once, not after
+ * every store (under emulation each test ends a translation block).
  */
-static inline void mte_stat_add(enum mte_stat_id id, uint64_t n)
+static inline __attribute__((always_inline))
+void mte_stat_add_to(_Atomic uint64_t *stripe, enum mte_stat_id id, uint64_t n)
 {
-	_Atomic uint64_t *c = mte_t.stats;
-
-	if (likely(c))
-		atomic_store_explicit(&c[id], atomic_load_explicit(&c[id],
+	if (likely(stripe))
+		atomic_store_explicit(&stripe[id], atomic_load_explicit(&stripe[id],
 				memory_order_relaxed) + n, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&mte_stats_stripes[id], n,
 					  memory_order_relaxed);
+}
+
+static inline void mte_stat_add(enum mte_stat_id id, uint64_t n)
+{
+	mte_stat_add_to(mte_t.stats, id, n);
 }
 
 /* ---- fmt.c: a small async-signal-safe formatter ---- */
