@@ -148,7 +148,9 @@ static void allocator(pid_t pid, struct mapping *m, int n)
 	fd = why ? -1 : open(path, O_RDONLY | O_CLOEXEC);
 	if (!why && fd < 0)
 		why = strerror(errno);
-	if (!why && (got = pread(fd, buf, len, (off_t)page->start)) != (ssize_t)len)
+	if (!why)
+		got = pread(fd, buf, len, (off_t)page->start);
+	if (!why && got != (ssize_t)len)
 		why = got < 0 ? strerror(errno) : "short read";
 	if (!why && mte_stats_page_check((void *)buf, len))
 		why = "unknown layout";
@@ -213,8 +215,9 @@ int cmd_inspect(int argc, char **argv)
 		uint64_t row = addr & ~(uint64_t)(ROW - 1);
 		uint64_t from = row >= ROW ? row - ROW : 0;
 
-		if ((err = tags_read(pid, maps, n, addr, from, row + 2 * ROW - from,
-				     &d)))
+		err = tags_read(pid, maps, n, addr, from, row + 2 * ROW - from,
+				&d);
+		if (err)
 			tags_err = err;
 	}
 	comm = pid_comm(pid);

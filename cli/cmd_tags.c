@@ -26,9 +26,10 @@ int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
 		fail(EXIT_INPUT, "address 0x%llx is not mapped in process %d",
 		     (unsigned long long)addr, (int)pid);
 	if (!m->mt)
-		fail(EXIT_NOMTE, "address 0x%llx is in 0x%llx-0x%llx %s, which is "
-		     "not tagged (no 'mt' in its VmFlags)", (unsigned long long)addr,
-		     (unsigned long long)m->start, (unsigned long long)m->end,
+		fail(EXIT_NOMTE, "address 0x%llx is in 0x%llx-0x%llx %s, which "
+		     "is not tagged (no 'mt' in its VmFlags)",
+		     (unsigned long long)addr, (unsigned long long)m->start,
+		     (unsigned long long)m->end,
 		     m->path[0] ? m->path : "[anon]");
 	d->m = *m;
 	d->addr = addr;
@@ -81,7 +82,8 @@ void tags_show(struct tag_dump *d)
 			if (!(i % 16))
 				printf("%s  0x%llx:", i ? "\n" : "",
 				       (unsigned long long)a);
-			printf(a == granule ? " [%x]" : "  %x ", d->tags[i] & 0xf);
+			printf(a == granule ? " [%x]" : "  %x ",
+			       d->tags[i] & 0xf);
 		}
 		printf("\n");
 	}

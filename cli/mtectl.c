@@ -69,7 +69,8 @@ static const struct cli_opt help_opts[] = { OPT_END };
 
 const struct cli_cmd commands[] = {
 	{ "status", cmd_status, "", "does this machine do MTE, and how",
-	  status_opts, "Exit status 4 when the CPU or the kernel has no MTE.", false },
+	  status_opts, "Exit status 4 when the CPU or the kernel has no MTE.",
+	  false },
 	{ "inspect", cmd_inspect, "<pid>",
 	  "a live process's tagged memory, thread modes and heap stats",
 	  inspect_opts, NULL, false },
@@ -192,8 +193,9 @@ int need_mappings(pid_t pid, struct mapping **maps)
 
 	if (n < 0)
 		fail(errno == ENOENT ? EXIT_INPUT : EXIT_PERM, "cannot read "
-		     "%s/%d/smaps: %s%s", proc_root(), (int)pid, strerror(errno),
-		     errno == ENOENT ? "" : " (run as the process's owner or root)");
+		     "%s/%d/smaps: %s%s", proc_root(), (int)pid,
+		     strerror(errno), errno == ENOENT ? "" :
+		     " (run as the process's owner or root)");
 	return n;
 }
 

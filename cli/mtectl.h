@@ -131,7 +131,7 @@ struct tag_dump {
 	unsigned char *tags;
 	struct mapping m;	/* the tagged mapping holding addr */
 };
-/* Fails (exits) when addr is not in a tagged mapping; 0, or an errno of ptrace. */
+/* Exits when addr is not in a tagged mapping; 0, or an errno of ptrace. */
 int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
 	      uint64_t from, uint64_t len, struct tag_dump *d);
 void tags_show(struct tag_dump *d);	/* and frees d->tags */

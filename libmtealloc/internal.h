@@ -138,8 +138,10 @@ static inline __attribute__((always_inline))
 void mte_stat_add_to(_Atomic uint64_t *stripe, enum mte_stat_id id, uint64_t n)
 {
 	if (likely(stripe))
-		atomic_store_explicit(&stripe[id], atomic_load_explicit(&stripe[id],
-				memory_order_relaxed) + n, memory_order_relaxed);
+		atomic_store_explicit(&stripe[id],
+				atomic_load_explicit(&stripe[id],
+					memory_order_relaxed) + n,
+				memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&mte_stats_stripes[id], n,
 					  memory_order_relaxed);

@@ -75,8 +75,9 @@ unsigned mte_trace_slot(uintptr_t fp, uintptr_t hi)
 	uintptr_t next = ((uintptr_t *)fp)[0], up, h;
 
 	up = mte_fp_next_ok(next, fp, hi) ? next : fp;
-	__asm__("" : "+r"(up));	/* a select and a load, no branch around it */
-	h = ((uintptr_t *)fp)[1] ^ (((uintptr_t *)up)[1] * 3) ^ ((hi - fp) << 24);
+	__asm__("" : "+r"(up));	/* a select and a load, no branch */
+	h = ((uintptr_t *)fp)[1] ^ (((uintptr_t *)up)[1] * 3) ^
+	    ((hi - fp) << 24);
 	return (unsigned)((h * 0x9e3779b97f4a7c15ULL) >> 58) &
 	       (MTE_TRACE_LAST_SLOTS - 1);
 }

@@ -410,9 +410,11 @@ START_TEST(error_paths)
 	STATUS(1); ERR_HAS("needs an argument");
 	run("inspect", "--address", "0xzz", "4242", NULL);
 	STATUS(2); ERR_HAS("address '0xzz' is not a number");
-	run("inspect", "4242", "--address", "0xzz", NULL);	/* after the pid */
+	/* options after the pid */
+	run("inspect", "4242", "--address", "0xzz", NULL);
 	STATUS(2); ERR_HAS("address '0xzz' is not a number");
-	run("inspect", "--no-ptrace", "--address", "0xffff80000000", "4242", NULL);
+	run("inspect", "--no-ptrace", "--address", "0xffff80000000", "4242",
+	    NULL);
 	STATUS(1); ERR_HAS("cannot go with --no-ptrace");
 	/* a bad address ends the command before anything is printed */
 	run("inspect", "--json", "--address", "0x1234", "4242", NULL);
@@ -488,8 +490,8 @@ START_TEST(run_sets_the_environment)
 	OUT_HAS("LD_PRELOAD=");
 	OUT_HAS("/README.md\n");
 	/* options end at the program: what follows is the program's own */
-	run("run", "--mode", "sync", "/bin/sh", "-c", "echo \"$0 $1\"", "--mode",
-	    "x", NULL);
+	run("run", "--mode", "sync", "/bin/sh", "-c", "echo \"$0 $1\"",
+	    "--mode", "x", NULL);
 	STATUS(0); OUT_HAS("--mode x\n");
 	run("run", "/no/such/program", NULL);
 	STATUS(127); ERR_HAS("cannot run '/no/such/program'");
