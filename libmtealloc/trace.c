@@ -216,13 +216,11 @@ static unsigned fp_backtrace(void **pcs, unsigned max, const void *caller,
 }
 
 /* (trace.h) */
-unsigned mte_fp_walk_from_api(void **pcs, unsigned max, const void *caller)
+unsigned mte_fp_walk_from(void **pcs, unsigned max, uintptr_t fp)
 {
-	uintptr_t fp = mte_fp_start(caller), hi = mte_stack_hi, next;
+	uintptr_t hi = mte_stack_hi, next;
 	unsigned n = 0;
 
-	if (!fp)
-		return 0;
 	do {
 		uintptr_t lr = ((uintptr_t *)fp)[1];
 
@@ -270,15 +268,19 @@ uint32_t mte_trace_record(const void *caller)
 
 	mte_stat_add(MTE_STAT_stacks_walked, 1);
 #if defined(__aarch64__)
-	/* a new stack at a call site: walked again, stored, remembered */
-	n = caller ? mte_fp_walk_from_api(pcs, depth, caller) : 0;
-	if (likely(n)) {	/* the depot never allocates: no guard */
-		unsigned s = mte_trace_slot(mte_fp_start(caller), mte_stack_hi);
+	{
+		/* a new stack at a call site: walked again, stored, remembered */
+		uintptr_t fp = mte_fp_start(caller);	/* 0 for a NULL caller */
 
-		id = mte_depot_put(mte_thread_id(), (uintptr_t *)pcs, n);
-		mte_trace_last_rec[s] = mte_depot_get(id);
-		mte_trace_last_id[s] = id;
-		return id;
+		n = fp ? mte_fp_walk_from(pcs, depth, fp) : 0;
+		if (likely(n)) {	/* the depot never allocates: no guard */
+			unsigned s = mte_trace_slot(fp, mte_stack_hi);
+
+			id = mte_depot_put(mte_thread_id(), (uintptr_t *)pcs, n);
+			mte_trace_last_rec[s] = mte_depot_get(id);
+			mte_trace_last_id[s] = id;
+			return id;
+		}
 	}
 #endif
 	mte_trace_busy = true;
