@@ -17,12 +17,6 @@
 #include "mtectl.h"
 #include "stats_page.h"
 
-/*
- * --address: the tags around ADDR as a fault report shows them, its row
- * of 16 granules with the rows before and after (within its mapping).
- */
-#define ROW 256
-
 /* 1 when some thread checks tags, 0 when none does, -1 when unknown. */
 static int threads_table(pid_t pid, bool use_ptrace, int *perm_err)
 {
@@ -183,7 +177,7 @@ int cmd_inspect(int argc, char **argv)
 {
 	const struct cli_cmd *c = find_command("inspect");
 	bool json = false, use_ptrace = true, have_addr = false;
-	int k, n, tagged, checks, perm_err = 0, tags_err = 0, err, rc = EXIT_OK;
+	int k, n, tagged, checks, perm_err = 0, tags_err = 0, rc = EXIT_OK;
 	struct tag_dump d;
 	uint64_t addr = 0;
 	struct mapping *maps;
@@ -212,13 +206,15 @@ int cmd_inspect(int argc, char **argv)
 	pid = parse_pid(argv[optind]);
 	n = need_mappings(pid, &maps);
 	if (have_addr) {
-		uint64_t row = addr & ~(uint64_t)(ROW - 1);
-		uint64_t from = row >= ROW ? row - ROW : 0;
+		/*
+		 * The tags around it as a fault report shows them: its row,
+		 * and the rows before and after (within its mapping).
+		 */
+		uint64_t row = addr & ~(uint64_t)(TAG_ROW - 1);
+		uint64_t from = row >= TAG_ROW ? row - TAG_ROW : 0;
 
-		err = tags_read(pid, maps, n, addr, from, row + 2 * ROW - from,
-				&d);
-		if (err)
-			tags_err = err;
+		tags_err = tags_read(pid, maps, n, addr, from,
+				     row + 2 * TAG_ROW - from, &d);
 	}
 	comm = pid_comm(pid);
 	out_init(json);

@@ -12,7 +12,6 @@
 
 #include "mtectl.h"
 
-#define ROW 256			/* bytes per row: 16 granules */
 #define MAX_LEN (1UL << 20)
 
 int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
@@ -33,8 +32,8 @@ int tags_read(pid_t pid, const struct mapping *maps, int n, uint64_t addr,
 		     m->path[0] ? m->path : "[anon]");
 	d->m = *m;
 	d->addr = addr;
-	d->start = from & ~(uint64_t)(ROW - 1);
-	end = (from + len + ROW - 1) & ~(uint64_t)(ROW - 1);
+	d->start = from & ~(uint64_t)(TAG_ROW - 1);
+	end = (from + len + TAG_ROW - 1) & ~(uint64_t)(TAG_ROW - 1);
 	if (d->start < m->start)
 		d->start = m->start;
 	if (end > m->end)
@@ -95,7 +94,7 @@ void tags_show(struct tag_dump *d)
 int cmd_tags(int argc, char **argv)
 {
 	const struct cli_cmd *c = find_command("tags");
-	uint64_t addr, len = ROW;
+	uint64_t addr, len = TAG_ROW;
 	struct mapping *maps;
 	struct tag_dump d;
 	bool json = false;

@@ -125,6 +125,7 @@ int cmd_help(int argc, char **argv);
  * output begins (so that a bad address ends the command with nothing
  * half-printed), shown later.
  */
+#define TAG_ROW 256	/* bytes a row of the dump shows: 16 granules */
 struct tag_dump {
 	uint64_t addr, start;	/* the address marked; the first row's */
 	size_t n;		/* granules */
