@@ -27,6 +27,7 @@
 static _Atomic unsigned arenas[MAX_ARENAS];	/* 0: not created yet */
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
 uint32_t mte_je_class_size[MTE_JE_CLASS_TABLE_MAX / 16 + 1];
+size_t mte_je_large_min;
 static unsigned narenas;
 static _Atomic unsigned next_arena;
 static MTE_TLS int thread_flags;	/* MALLOCX_ARENA(ours), 0 until set */
@@ -111,6 +112,9 @@ bool mte_backend_init(unsigned n, const char **why)
 		*why = "jemalloc does not answer mallctl(\"arenas.page\")";
 		return false;
 	}
+	sz = sizeof(mte_je_large_min);
+	if (mallctl("arenas.lextent.0.size", &mte_je_large_min, &sz, NULL, 0))
+		mte_je_large_min = 4 * page;	/* jemalloc's SC_LARGE_MINCLASS */
 	if (!mte_extent_init(page)) {
 		*why = "cannot map the heap's page map";
 		return false;

@@ -530,41 +530,41 @@ size_t mte_heap_usable(const void *p, const void *pc)
 }
 
 /*
+ * Resizing where a chunk stands.  free() finds a chunk's jemalloc size
+ * from the size in its header (usable_of()), for the cache's bin and for
+ * sdallocx(); so the header must always name a size of the chunk's real
+ * class.  A size of another class would give the chunk back as a chunk
+ * of that class: jemalloc would file it in the wrong bin and hand its
+ * memory out twice.  So a chunk resizes in place only within its class
+ * (the header alone changes), or, when it is large, by asking jemalloc
+ * to grow or trim it (xallocx()) to the new size's class.
+ */
+
+/* The header word of a live unaligned chunk at user of size bytes. */
+static inline uint64_t live_word(const char *user, size_t size)
+{
+	return chunk_word((uintptr_t)user, size, CHUNK_ALLOCATED, 0,
+			  mte_g.secret);
+}
+
+/*
  * Grow a large tagged chunk where it stands, as jemalloc can when the
  * memory after it is free: only the new tail is tagged, with the chunk's
  * tag, unless the new right neighbour carries that tag, in which case the
- * whole chunk takes a new one.  NULL if it cannot grow in place; then
- * *raced says whether that is because another thread freed it meanwhile.
- * The header changes first, atomically, so that such a free loses.
+ * whole chunk takes a new one.  NULL if it cannot grow in place.
  */
-#define GROW_IN_PLACE_MIN (16 * 1024)	/* jemalloc's large sizes */
-
-static void *grow_in_place(void *p, uint64_t w, size_t size, size_t usable,
-			   bool *raced)
+static void *grow_in_place(void *p, size_t size, size_t usable)
 {
 	char *user = mte_untag(p), *base = user - MTE_GRANULE, *q = (char *)p;
 	size_t req = chunk_request(size, 0), usize;
 	struct chunk_hdr *h = hdr_of(user);
 	unsigned tag = mte_ptr_tag(p);
-	uint64_t nw;
 
-	*raced = false;
-	if (usable < GROW_IN_PLACE_MIN || size > CHUNK_MAX_SIZE)
-		return NULL;
-	nw = chunk_word((uintptr_t)user, size, CHUNK_ALLOCATED, 0,
-			mte_g.secret);
-	if (!atomic_compare_exchange_strong_explicit(&h->word, &w, nw,
-			memory_order_relaxed, memory_order_relaxed)) {
-		*raced = true;
-		return NULL;
-	}
 	usize = mte_je_expand(base, req);
 	if (usize >= req && !mte_extent_enable(base, usize))
 		usize = mte_je_expand(base, usable + MTE_GRANULE); /* back */
-	if (usize < req) {
-		atomic_store_explicit(&h->word, w, memory_order_relaxed);
+	if (usize < req)
 		return NULL;
-	}
 	seal_after(base + usize);
 	if (neighbour_tag(base + usize + MTE_GRANULE, base + usize - 1) ==
 	    (int)tag) {
@@ -580,11 +580,65 @@ static void *grow_in_place(void *p, uint64_t w, size_t size, size_t usable,
 	return q;
 }
 
+/*
+ * Trim a large tagged chunk to a smaller large class where it stands.
+ * The tail leaves the chunk with tag 0 before jemalloc takes it back, so
+ * that an overflow past the new end faults, and so that no tag is written
+ * to memory jemalloc may already have handed to another thread.  NULL if
+ * jemalloc keeps the chunk whole; then the tail gets its tag back.
+ */
+static void *shrink_in_place(void *p, size_t size, size_t usable)
+{
+	char *user = mte_untag(p), *base = user - MTE_GRANULE;
+	size_t req = chunk_request(size, 0), want = mte_je_good_size(req, 0);
+	size_t old = usable + MTE_GRANULE;
+
+	mte_tag_range(base + want, old - want);
+	if (mte_je_expand(base, req) == want)
+		return p;
+	mte_tag_range(mte_with_tag(base + want, mte_ptr_tag(p)), old - want);
+	return NULL;
+}
+
+/*
+ * Resize the live chunk p, with header word w, in place; NULL if it must
+ * move.  The header changes first, atomically, so that a racing free()
+ * loses; *raced says that this one lost instead.
+ */
+static void *resize_in_place(void *p, uint64_t w, size_t size, size_t usable,
+			     bool *raced)
+{
+	char *user = mte_untag(p);
+	struct chunk_hdr *h = hdr_of(user);
+	size_t want = mte_je_good_size(chunk_request(size, 0), 0);
+	size_t old = usable + MTE_GRANULE;
+	void *q;
+
+	*raced = false;
+	if (chunk_lg_align(w) || size > CHUNK_MAX_SIZE ||
+	    (want != old && (want < mte_je_large_min ||
+			     old < mte_je_large_min)))
+		return NULL;
+	if (!atomic_compare_exchange_strong_explicit(&h->word, &w,
+			live_word(user, size), memory_order_relaxed,
+			memory_order_relaxed)) {
+		*raced = true;
+		return NULL;
+	}
+	if (want == old)
+		return p;		/* the same class: the header was all */
+	q = want > old ? grow_in_place(p, size, usable)
+		       : shrink_in_place(p, size, usable);
+	if (!q)
+		atomic_store_explicit(&h->word, w, memory_order_relaxed);
+	return q;
+}
+
 void *mte_heap_realloc(void *p, size_t size, const void *pc)
 {
 	size_t req, align, usable;
-	struct chunk_hdr *h;
-	uint64_t w, nw;
+	bool raced;
+	uint64_t w;
 	void *q;
 
 	if (!mte_ptr_tag(p)) {
@@ -610,33 +664,15 @@ void *mte_heap_realloc(void *p, size_t size, const void *pc)
 			return NULL;
 		}
 		usable = usable_of(w, &req, &align);
-		/* Fits and wastes less than half: resize in place. */
-		if (size <= usable && !chunk_lg_align(w) &&
-		    (size >= usable / 2 || usable <= 64) && size <= CHUNK_MAX_SIZE) {
-			h = hdr_of(mte_untag(p));
-			nw = chunk_word((uintptr_t)mte_untag(p), size,
-					CHUNK_ALLOCATED, 0, mte_g.secret);
-			if (!atomic_compare_exchange_strong(&h->word, &w, nw)) {
-				mte_report_double_free(p, pc, "realloc", "the "
-					"chunk was freed by another thread", NULL);
-				errno = EINVAL;
-				return NULL;
-			}
-			return (void *)p;
-		}
-		if (!chunk_lg_align(w) && size > usable) {
-			bool raced;
-
-			q = grow_in_place(p, w, size, usable, &raced);
-			if (q)
-				return q;
-			if (raced) {
-				mte_report_double_free(p, pc, "realloc", "the "
-					"chunk was freed by another thread",
-					NULL);
-				errno = EINVAL;
-				return NULL;
-			}
+		q = resize_in_place(p, w, size, usable, &raced);
+		if (q)
+			return q;
+		if (raced) {
+			mte_report_double_free(p, pc, "realloc", "the chunk "
+				"was freed by another thread at the same time",
+				NULL);
+			errno = EINVAL;
+			return NULL;
 		}
 	}
 	q = mte_heap_alloc(size, 0, false, pc);

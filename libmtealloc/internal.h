@@ -298,8 +298,13 @@ void *mte_je_alloc(size_t size, size_t align, bool zero);
 void mte_je_free(void *p);
 void mte_je_free_sized(void *p, size_t size, size_t align);
 void *mte_je_realloc(void *p, size_t size);
-/* Resize p in place to hold size bytes; returns its usable size after. */
+/*
+ * Resize p in place to hold size bytes (xallocx(): jemalloc can for a
+ * large chunk only); returns its usable size after.
+ */
 size_t mte_je_expand(void *p, size_t size);
+/* jemalloc's smallest large class: only large chunks resize in place. */
+extern size_t mte_je_large_min;
 size_t mte_je_usable(const void *p);
 size_t mte_je_good_size_slow(size_t size, size_t align);
 #define MTE_JE_CLASS_TABLE_MAX 32768	/* sizes below: from a table */

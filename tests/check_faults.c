@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "chunk.h"
 #include "runner.h"
 
 #define NOINLINE __attribute__((noinline))
@@ -487,6 +488,62 @@ START_TEST(tagged_pointer_freed_without_mte)
 	DIED_OF(SIGABRT);
 	HAS("ERROR: mtealloc: invalid-free on address 0x5");
 	HAS("the pointer carries a tag, but this process does not use MTE");
+}
+END_TEST
+
+/* ---- resizing keeps the header true (the realloc double hand-out) ---- */
+
+/*
+ * free() finds a chunk's jemalloc class from the size in its header; a
+ * realloc() in place that left a size of a smaller class there gave the
+ * chunk back to the wrong bin, and jemalloc handed its memory out twice.
+ * Each resize must leave a size whose class is the chunk's real one.
+ */
+static void do_resizes(void *arg)
+{
+	static const size_t from[] = { 24, 64, 100, 400, 1000, 5000, 14000,
+				       70000, 300000, 1 << 20, 3 << 20 };
+	static const size_t to[] = { 1, 17, 40, 64, 216, 300, 433, 2000,
+				     9000, 40000, 200000, 700000, 2 << 20 };
+	unsigned i, j, bad = 0, in_place = 0;
+
+	set_mode(sync_mode);
+	fprintf(stderr, "resizing\n");
+	for (i = 0; i < sizeof(from) / sizeof(from[0]); i++)
+		for (j = 0; j < sizeof(to) / sizeof(to[0]); j++) {
+			char *p = malloc(from[i]), *q, *user;
+			struct mte_region r;
+
+			memset(p, 7, from[i]);
+			q = realloc(p, to[j]);
+			user = mte_untag(q);
+			in_place += mte_untag(p) == user;
+			if (!mte_chunk_at((uintptr_t)user - MTE_GRANULE, &r) ||
+			    r.usable + MTE_GRANULE !=
+			    mte_je_usable(user - MTE_GRANULE) ||
+			    r.usable < to[j] ||
+			    mte_mem_tag(user + r.usable) != 0) {
+				fprintf(stderr, "%zu -> %zu: header says %zu, "
+					"jemalloc %zu\n", from[i], to[j],
+					r.usable + MTE_GRANULE,
+					mte_je_usable(user - MTE_GRANULE));
+				bad++;
+			}
+			memset(q, 9, to[j]);
+			free(q);
+		}
+	fprintf(stderr, "%u bad, %u in place\n", bad, in_place);
+	(void)arg;
+}
+
+START_TEST(realloc_leaves_the_real_class_in_the_header)
+{
+	run_child(do_resizes, NULL);
+	EXITED_OK();
+	HAS("\n0 bad, ");
+	HASNT("ERROR: mtealloc");
+	/* same class, and large trims and growths, stay where they are */
+	ck_assert_msg(!strstr(kid.out, " 0 in place"), "%s", kid.out);
 }
 END_TEST
 
@@ -998,6 +1055,7 @@ int main(void)
 	tcase_add_test(mte, overflow_async);
 	tcase_add_test(mte, underflow_async);
 	tcase_add_test(mte, clean_program_is_silent);
+	tcase_add_test(mte, realloc_leaves_the_real_class_in_the_header);
 	tcase_add_test(mte, recover_continues);
 	tcase_add_test(mte, replayed_fault_reported_once);
 	tcase_add_test(mte, threads_fault_at_once);
