@@ -278,8 +278,10 @@ bool mte_chunk_at(uintptr_t g, struct mte_region *out)
 	size_t req, align;
 	uint64_t w;
 
+	/* a header has tag 0, and the user memory after it never has */
 	if (g & (MTE_GRANULE - 1) || !mte_unit_of((void *)g) ||
-	    !mte_unit_of((void *)user) || mte_mem_tag((void *)g) != 0)
+	    !mte_unit_of((void *)user) || mte_mem_tag((void *)g) != 0 ||
+	    mte_mem_tag((void *)user) == 0)
 		return false;
 	w = atomic_load_explicit(&h->word, memory_order_relaxed);
 	if (!chunk_word_valid(user, w, mte_g.secret) ||
@@ -487,7 +489,15 @@ static bool check_untagged_slow(const void *p, const void *pc, const char *op)
 			"points inside a tagged chunk", containing(p, &chunk));
 		return false;
 	}
-	if (mte_chunk_at((uintptr_t)c, &chunk)) {
+	/*
+	 * A header, or an untagged chunk whose first bytes happen to pass for
+	 * one?  jemalloc's chunk there tells: an untagged chunk of two
+	 * granules or more has tag 0 throughout (alloc_untagged()), and a
+	 * one-granule chunk is never tagged.  (jemalloc is about to be given
+	 * c anyway, so asking it the size is no less safe.)
+	 */
+	if (mte_chunk_at((uintptr_t)c, &chunk) &&
+	    mte_je_usable(c) >= 2 * MTE_GRANULE) {
 		mte_report_invalid_free(p, pc, op, "the address is a chunk "
 			"header, 16 bytes before a chunk", &chunk);
 		return false;
