@@ -172,6 +172,13 @@ void *mte_je_alloc(size_t size, size_t align, bool zero)
 {
 	int flags = arena_flags();
 
+	/*
+	 * jemalloc aligns a chunk of 8 bytes or less to 8 only, and says
+	 * nothing of an alignment of 16 or less (align_flags()): a chunk of
+	 * at least align bytes is aligned to it.
+	 */
+	if (unlikely(size < align))
+		size = align;
 	if (likely(thread_bound && mte_je_malloc_fn && align <= MTE_GRANULE &&
 		   !zero && size < MTE_JE_FAST_MAX))
 		return mte_je_malloc_fn(size);
