@@ -1,8 +1,12 @@
 #!/bin/sh
-# programs.sh - real programs that no one here wrote (Debian's gzip, xz and
-# sqlite3), run with libmtealloc preloaded: their output must be
-# byte-identical to a run without it, with no report, and with the
-# allocations tagged where the machine tags.
+# programs.sh - real programs that no one here wrote (Debian's gzip, xz,
+# sqlite3, python3.11, perl, sort and grep), run with libmtealloc
+# preloaded: their output must be byte-identical to a run without it,
+# with no report, and with the allocations tagged where the machine tags.
+# Python also runs a slice of its own regression tests (Debian's
+# libpython3.11-testsuite), which must give the same result for every
+# test case with and without the library: MTEALLOC_PYTHON_TESTS names
+# the tests (the default slice takes about 80 s under qemu-aarch64).
 #
 # Natively the host's programs are used.  For aarch64 runs the setup
 # script unpacks Debian's arm64 packages into $MTEALLOC_ARM64_ROOT.
@@ -13,13 +17,21 @@ if [ -n "$TEST_EMULATOR" ]; then
 	bindir=$root/usr/bin
 	gzip_bin=$root/bin/gzip
 	[ -x "$gzip_bin" ] || gzip_bin=$bindir/gzip
+	grep_bin=$root/bin/grep
+	# qemu-aarch64 hands its environment to the program
+	PYTHONHOME=$root/usr; export PYTHONHOME
 else
 	bindir=/usr/bin
 	gzip_bin=$(command -v gzip || true)
+	grep_bin=$(command -v grep || true)
 fi
 xz_bin=$bindir/xz
 sqlite_bin=$bindir/sqlite3
-for b in "$gzip_bin" "$xz_bin" "$sqlite_bin"; do
+python_bin=$bindir/python3.11
+perl_bin=$bindir/perl
+sort_bin=$bindir/sort
+for b in "$gzip_bin" "$xz_bin" "$sqlite_bin" "$python_bin" "$perl_bin" \
+	 "$sort_bin" "$grep_bin"; do
 	[ -x "$b" ] || { echo "SKIP: $b missing (run scripts/setup-deps)"; exit 77; }
 done
 
@@ -86,6 +98,89 @@ SELECT group_concat(name, ',') FROM (SELECT name FROM t ORDER BY val DESC, id LI
 SQL
 sql() { $RUN "$sqlite_bin" -batch -init /dev/null ":memory:" \
 	".read $tmp/script.sql"; }
+
+# Python: regular expressions, dicts, JSON, the compiler; then its tests.
+head -c 300000 "$tmp/input" >"$tmp/input.small"
+cat >"$tmp/work.py" <<'PY'
+import ast, collections, json, re, sys
+text = open(sys.argv[1]).read()
+words = re.findall(r"[a-z]+|[0-9a-f]{6,}|\d+", text)
+print(collections.Counter(words).most_common(8))
+groups = collections.defaultdict(list)
+for i, line in enumerate(text.splitlines()):
+    groups[line.split()[-1]].append(i)
+blob = json.dumps({k: v[::7] for k, v in groups.items()}, sort_keys=True)
+back = json.loads(blob)
+print(len(blob), sum(map(len, back.values())), sorted(back)[:5])
+src = "\n".join(f"def f{i}(x):\n    return [x * {i} + k for k in range({i % 7})]"
+                for i in range(400))
+ns = {}
+exec(compile(ast.parse(src), "gen", "exec"), ns)
+print(sum(sum(ns[f"f{i}"](i)) for i in range(400)), len(ast.dump(ast.parse(src))))
+PY
+py() { $RUN "$python_bin" -S -B "$tmp/work.py" "$tmp/input.small"; }
+
+cat >"$tmp/work.pl" <<'PL'
+use strict; use warnings;
+my (%count, %by);
+while (my $line = <STDIN>) {
+	chomp $line;
+	my @f = split / /, $line;
+	$count{$_}++ for ($line =~ /([a-z]+|\d+)/g);
+	push @{$by{$f[3]}}, sprintf("%s:%08x", $f[1], hex($f[2]) ^ 0x5a5a);
+}
+for my $k ((sort { $count{$b} <=> $count{$a} || $a cmp $b } keys %count)[0..9]) {
+	print "$k $count{$k}\n";
+}
+for my $k (sort keys %by) {
+	my @v = sort @{$by{$k}};
+	printf "%s %d %s %s\n", $k, scalar @v, $v[0], join(",", @v[-3..-1]);
+}
+PL
+pl() { $RUN "$perl_bin" "$tmp/work.pl" <"$tmp/input"; }
+srt() { $RUN "$sort_bin" -t ' ' -k4,4 -k3,3r "$tmp/input"; }
+grp() { $RUN "$grep_bin" -E -n 'line [0-9]*7[0-9] [0-9a-f]*(ab|f0)' "$tmp/input" &&
+	$RUN "$grep_bin" -c -P '^line \d+ [0-9a-f]{7,8} [aeiou][a-z]{20,}$' "$tmp/input"; }
+
+same python3 py
+same perl pl
+same sort srt
+same grep grp
+
+# Python's own tests, each test case's result with and without the library
+slice=${MTEALLOC_PYTHON_TESTS:-test_json test_re test_dict test_list test_collections}
+py_tests() { (cd "$tmp/pyrun" && $RUN "$python_bin" -B -m test -v $slice); }
+results() {
+	grep -E ' \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$' "$1" |
+		sed 's/ \.\.\. skipped .*/ ... skipped/' | sort
+}
+# (the stats go to a file per process: some tests want a subprocess's
+# stderr empty)
+run_lib_logged() { run_lib "print_stats=1:log_path=$tmp/pylog/stats" "$@"; }
+mkdir -p "$tmp/pyrun" "$tmp/pylog"
+RUN=run_plain py_tests >"$tmp/py-plain" 2>&1
+RUN=run_lib_logged py_tests >"$tmp/py-lib" 2>&1
+results "$tmp/py-plain" >"$tmp/py-plain.res"
+results "$tmp/py-lib" >"$tmp/py-lib.res"
+n=$(wc -l <"$tmp/py-plain.res")
+if [ "$n" -lt 100 ]; then
+	bad "python tests: only $n results without the library"
+	tail -n 20 "$tmp/py-plain" | sed 's/^/    /'
+elif cmp -s "$tmp/py-plain.res" "$tmp/py-lib.res"; then
+	ok "python tests ($slice): the same $n results with and without the library ($(grep -c ' ok$' "$tmp/py-lib.res") ok)"
+else
+	bad "python tests: results differ with the library"
+	diff "$tmp/py-plain.res" "$tmp/py-lib.res" | head -n 20 | sed 's/^/    /'
+fi
+cat "$tmp"/pylog/stats.* >"$tmp/py-log" 2>/dev/null
+expect_no_grep 'ERROR: mtealloc' "$tmp/py-lib" "python tests: no report"
+expect_no_grep 'ERROR: mtealloc' "$tmp/py-log" "python tests: no report logged"
+n=$(sed -n 's/^mtealloc: stats: .* tagged_allocs=\([0-9]*\).*/\1/p' "$tmp/py-log" |
+	sort -n | tail -n 1)
+if tagging_expected; then
+	[ "${n:-0}" -gt 0 ] && ok "python tests: $n allocations tagged" ||
+		bad "python tests: tagged_allocs=${n:-none}"
+fi
 
 same gzip gz
 same gzip-roundtrip gz_round
