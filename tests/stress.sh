@@ -48,6 +48,21 @@ config() {
 	ok "$name: $steps steps, seed $seed, clean in ${secs}s (tagged_allocs=${n:-0})"
 }
 
+# churn OPTIONS: the program of issue 15's report, in one mode.
+churn="$top_builddir/tests/churn"
+churn() {
+	case " $only " in "  ") ;; *) return ;; esac
+	run_lib "$1" "$churn" >"$tmp/out" 2>"$tmp/err"
+	st=$?
+	if [ $st -eq 0 ] && grep -q '^churn: ok' "$tmp/out" &&
+	   ! grep -q 'ERROR: mtealloc' "$tmp/err"; then
+		ok "churn (issue 15's program) with ${1:-no options}"
+	else
+		bad "churn with ${1:-no options}: status $st"
+		head -n 30 "$tmp/err" | sed 's/^/    /'
+	fi
+}
+
 echo "stress: $steps steps per configuration${STRESS_SEED:+, seed $STRESS_SEED}"
 if tagging_expected; then
 	config sync 1 mode=sync 1 --threads 1 --slots 4096
@@ -59,6 +74,10 @@ if tagging_expected; then
 	config late-switch 6 mode=off 1 --threads 4 \
 		--switch-at $((steps / 8))
 	config off 7 mode=off 0 --threads 4
+	for opts in mode=sync mode=async mode=asymm mode=off \
+		    mode=sync:cache_slots=0; do
+		churn "$opts"
+	done
 	# asymm only where the CPU offers it (MTE3): otherwise it is sync
 	if run_lib verbose=1:mode=asymm "$stress" --steps 1 --threads 1 \
 		--quiet 2>&1 | grep -q 'tagging on: mode=asymm'; then
@@ -69,5 +88,6 @@ if tagging_expected; then
 else
 	config pass-through 1 "" 0 --threads 1 --slots 4096
 	config pass-through-threads 2 "" 0 --threads 4
+	churn ""
 fi
 finish
