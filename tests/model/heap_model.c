@@ -970,7 +970,7 @@ int model_run(const struct model_config *cfg, struct model_result *res)
 	ix_root = ix_free = ix_used = 0;
 	handoff_n = 0;
 	pthread_once(&once, register_atfork);
-	for (k = 0; k < NELEMS(sigs); k++)
+	for (k = 0; k < NELEMS(sigs) && !cfg->keep_signals; k++)
 		signal(sigs[k], on_signal);
 	for (i = 0; i < nt; i++) {
 		th[i].cfg = cfg;

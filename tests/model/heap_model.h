@@ -45,6 +45,7 @@ struct model_config {
 	const uint8_t *bytes;		/* steps from here instead of the PRNG */
 	size_t nbytes;
 	int quiet;
+	int keep_signals;		/* leave SIGSEGV & co. to the caller */
 	const struct model_api *api;
 };
 
