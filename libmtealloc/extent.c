@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <jemalloc/jemalloc.h>
 
@@ -220,14 +221,25 @@ struct extent_hooks_s mte_extent_hooks = {
 };
 
 /* Switch one unit to PROT_MTE exactly once; false if it cannot be. */
+/* CLOCK_MONOTONIC in nanoseconds, for the time spent in mprotect(). */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static bool enable_unit(struct mte_unit *u)
 {
 	unsigned st = MTE_UNIT_UNTAGGED;
 
 	if (atomic_compare_exchange_strong(&u->state, &st, MTE_UNIT_ENABLING)) {
+		uint64_t t0 = now_ns();
 		int rc = mprotect((void *)u->base, u->size,
 				  PROT_READ | PROT_WRITE | MTE_PROT_MTE);
 
+		mte_stat_add(MTE_STAT_mprotect_ns, now_ns() - t0);
 		mte_stat_add(MTE_STAT_mprotect_calls, 1);
 		if (rc) {
 			int err = errno;
