@@ -6,10 +6,12 @@
  */
 #include <dlfcn.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +159,54 @@ static int cmd_late(void)
 	return 0;
 }
 
+/* hwcap: what the CPU offers, as the library sees it (AT_HWCAP2). */
+static int cmd_hwcap(void)
+{
+	unsigned long h2 = getauxval(AT_HWCAP2);
+
+	printf("hwcap: mte=%d mte3=%d\n", !!(h2 & (1UL << 18)),
+	       !!(h2 & (1UL << 22)));	/* HWCAP2_MTE, HWCAP2_MTE3 */
+	return 0;
+}
+
+/*
+ * heap: a live tagged heap worth inspecting, under libmtealloc.  Fill
+ * about 4 MiB of chunks, keep two (100 and 5000 bytes), print each one's
+ * untagged address, tag and usable size, and wait to be killed (at most
+ * 120 s), touching them now and then.
+ */
+static int cmd_heap(void)
+{
+	static char *keep[1024];
+	char *chunk[2];
+	size_t sizes[2] = { 100, 5000 };
+	int i;
+
+	for (i = 0; i < 1024; i++) {
+		keep[i] = malloc(4000);
+		memset(keep[i], i, 4000);
+	}
+	for (i = 0; i < 2; i++) {
+		chunk[i] = malloc(sizes[i]);
+		memset(chunk[i], 'a' + i, sizes[i]);
+		printf("heap: chunk %#lx tag %u usable %zu\n",
+		       (unsigned long)((uintptr_t)chunk[i] & ((1UL << 56) - 1)),
+		       (unsigned)((uintptr_t)chunk[i] >> 56 & 0xf),
+		       malloc_usable_size(chunk[i]));
+	}
+	printf("heap: pid %d ready\n", (int)getpid());
+	fflush(stdout);
+	for (i = 0; i < 120; i++) {
+		sleep(1);
+		chunk[i & 1][0]++;
+	}
+	for (i = 0; i < 1024; i++)
+		free(keep[i]);
+	free(chunk[0]);
+	free(chunk[1]);
+	return 0;
+}
+
 /*
  * hold: become a process worth inspecting.  Switch this thread to sync
  * tag checks, map a PROT_MTE page, give its first granules the tags
@@ -226,6 +276,10 @@ int main(int argc, char **argv)
 		return cmd_api();
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold();
+	if (!strcmp(cmd, "heap"))
+		return cmd_heap();
+	if (!strcmp(cmd, "hwcap"))
+		return cmd_hwcap();
 	if (!strcmp(cmd, "late"))
 		return cmd_late();
 	fprintf(stderr, "mte_probe: unknown command '%s'\n", cmd);
