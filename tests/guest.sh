@@ -1,15 +1,10 @@
 #!/bin/sh
 # guest.sh - what 'make check-kernel' runs inside the emulated MTE machine
 # (kernel-series/run-guest): the kernel scenario of the series, the
-# allocator's test suites on a real MTE kernel, and mtectl against a live
-# program under libmtealloc.  Busybox sh.  Ends with "guest: N passed,
+# allocator's test suites on a real MTE kernel, tagged, mtectl against a
+# live program under libmtealloc, and the whole flow (guest_heap.sh).  Busybox sh.  Ends with "guest: N passed,
 # N failed" and a non-zero status on any failure.
-T=/opt/mtealloc/tests
-LIB=/usr/local/lib/libmtealloc.so
-pass=0
-fail=0
-ok() { echo "PASS: $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+. /opt/mtealloc/tests/guest_lib.sh
 # traced PATTERN WHAT: the trace read into $tr has a line matching PATTERN
 traced() { echo "$tr" | grep -q "$1" && ok "trace: $2" || bad "trace: not seen: $2"; }
 
@@ -19,8 +14,11 @@ echo "== 1-4. populate, mprotect(PROT_MTE), touch a quarter, check data and faul
 if $T/mprotect_lazy 64; then ok "mprotect_lazy"; else bad "mprotect_lazy"; fi
 
 echo "== 5. the allocator's suites on this kernel"
+# (the machine tags: check_heap must see it, and check_faults runs its
+# MTE cases)
 for t in check_unit check_heap check_faults check_mtectl; do
-	out=$(top_builddir=/opt/mtealloc top_srcdir=/opt/mtealloc $T/$t 2>&1)
+	out=$(MTEALLOC_EXPECT_TAGGING=1 top_builddir=/opt/mtealloc \
+	      top_srcdir=/opt/mtealloc $T/$t 2>&1)
 	echo "$out" | grep -E 'Checks|:F:|:E:' | cut -c1-200
 	if echo "$out" | grep -q '^100%: Checks'; then ok "$t"; else bad "$t"; fi
 done
@@ -131,6 +129,15 @@ if grep -q '^mte_tag_storage_reserve ' /proc/vmstat; then
 else
 	echo "  (the stock kernel: nothing to check)"
 fi
+
+echo "== 8. the whole flow: libmtealloc's tagged heap on this kernel"
+sh $T/guest_heap.sh >/tmp/guest_heap.out 2>&1
+cat /tmp/guest_heap.out
+p=$(sed -n 's/^guest-heap: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' /tmp/guest_heap.out)
+f=$(sed -n 's/^guest-heap: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' /tmp/guest_heap.out)
+[ -n "$p" ] || { p=0; f=1; echo "FAIL: guest_heap.sh did not finish"; }
+pass=$((pass + p))
+fail=$((fail + f))
 
 echo "guest: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -82,20 +82,7 @@ xz_round() { $RUN "$xz_bin" -3 -T1 -c "$tmp/input" >"$tmp/x.xz" &&
 	$RUN "$xz_bin" -d -c "$tmp/x.xz"; }
 run_lib_stats() { run_lib print_stats=1 "$@"; }
 
-cat >"$tmp/script.sql" <<'SQL'
-CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, val REAL);
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
-INSERT INTO t SELECT i, printf('name-%08d', i * 7919 % 100003), i % 97,
-	(i * 31 % 1000) / 7.0 FROM n;
-CREATE INDEX t_grp ON t(grp, val);
-SELECT grp, count(*), printf('%.3f', sum(val)), min(name), max(name)
-	FROM t GROUP BY grp ORDER BY grp LIMIT 20;
-SELECT count(DISTINCT name), printf('%.4f', avg(val)) FROM t WHERE val > 50;
-UPDATE t SET name = upper(name) || '-' || grp WHERE id % 3 = 0;
-DELETE FROM t WHERE id % 5 = 0;
-SELECT count(*), sum(length(name)) FROM t;
-SELECT group_concat(name, ',') FROM (SELECT name FROM t ORDER BY val DESC, id LIMIT 50);
-SQL
+sed 's/ROWS/20000/' "$top_srcdir/tests/rows.sql" >"$tmp/script.sql"
 sql() { $RUN "$sqlite_bin" -batch -init /dev/null ":memory:" \
 	".read $tmp/script.sql"; }
 
