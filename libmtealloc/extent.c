@@ -220,7 +220,6 @@ struct extent_hooks_s mte_extent_hooks = {
 	.merge = hook_merge,
 };
 
-/* Switch one unit to PROT_MTE exactly once; false if it cannot be. */
 /* CLOCK_MONOTONIC in nanoseconds, for the time spent in mprotect(). */
 static uint64_t now_ns(void)
 {
@@ -230,6 +229,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Switch one unit to PROT_MTE exactly once; false if it cannot be. */
 static bool enable_unit(struct mte_unit *u)
 {
 	unsigned st = MTE_UNIT_UNTAGGED;
