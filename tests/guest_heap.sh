@@ -136,12 +136,19 @@ else
 	st=$?
 	sed 's/^/  /' /tmp/inspect | head -n 40
 	[ $st -eq 0 ] && ok "inspect: status 0" || bad "inspect: status $st"
-	# the chunk's mapping is listed as tagged (mt); the total tagged RSS
-	mt=$(awk -v a=$((chunk)) '/^  0x[0-9a-f]+  +0x[0-9a-f]+ / {
-		s = strtonum($1); e = strtonum($2); if (a >= s && a < e) print }' \
-		/tmp/inspect 2>/dev/null)
-	[ -n "$mt" ] || mt=$(grep -i "heap\|memfd\|anon" /tmp/inspect | head -n 1)
-	grep -qi 'tagged.*rss\|rss.*tagged' /tmp/inspect &&
+	# the heap extent holding the chunk is listed as a tagged (mt) mapping
+	sed -n '/^Tagged mappings/,/^$/p' /tmp/inspect >/tmp/mt
+	listed=
+	while read -r start end rest; do
+		case $start in 0x*)
+			[ $((chunk)) -ge $((start)) ] && [ $((chunk)) -lt $((end)) ] &&
+				listed="$start-$end" ;;
+		esac
+	done </tmp/mt
+	[ -n "$listed" ] &&
+		ok "inspect: the heap extent holding the chunk is a tagged mapping ($listed)" ||
+		bad "inspect: no tagged mapping holds $chunk"
+	grep -q 'tagged RSS (kB)  *[1-9]' /tmp/inspect &&
 		ok "inspect: tagged mappings and their RSS" ||
 		bad "inspect: no tagged RSS"
 	grep -q "tagged_allocs  *[1-9]" /tmp/inspect &&
