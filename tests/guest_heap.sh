@@ -2,15 +2,14 @@
 # guest_heap.sh - the whole flow inside the emulated MTE machine, run by
 # guest.sh on the stock and the patched kernel: libmtealloc's tagged heap
 # (its start-up self-test passes here), the model-based stress test,
-# Debian's sqlite3, gzip and xz under it with the series' counters, the
-# example bugs caught with the same reports as under qemu-user, mtectl on
-# a live tagged heap, and a kernel log without warnings.  Busybox sh.
+# Debian's sqlite3, gzip and xz under it with the series' counters,
+# tagging switched on over a populated heap, faults injected under a live
+# threaded heap (kernel-series/tests/heap_flow), the example bugs caught
+# with the same reports as under qemu-user, mtectl on a live tagged heap,
+# and a kernel log without warnings.  Busybox sh.
 # Ends with "guest-heap: N passed, N failed".
 . /opt/mtealloc/tests/guest_lib.sh
 E=/opt/mtealloc/examples
-B=/opt/mtealloc/bin
-ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }	# busybox date has no %N
-stat_of() { sed -n "s/^mtealloc: stats: .* $1=\([0-9]*\).*/\1/p" "$2" | tail -n 1; }
 patched=0
 grep -q '^mte_fault_on_access ' /proc/vmstat && patched=1
 kernel=$([ $patched -eq 1 ] && echo patched || echo stock)
@@ -48,24 +47,13 @@ printf '  %-8s %6s %9s %12s %8s %8s %14s\n' program wall_ms tagged mprotect_us f
 real() {
 	name=$1; shift
 	"$@" >/tmp/plain.out 2>/tmp/plain.err
-	f0=$(vm mte_fault_on_access); r0=$(vm mte_tag_storage_reserve)
-	t0=$(ms)
-	env LD_PRELOAD=$LIB MTEALLOC_OPTIONS=print_stats=1 "$@" >/tmp/lib.out 2>/tmp/lib.err
-	st=$?
-	t1=$(ms)
-	cma=$(sed -n 's/^CmaFree: *\([0-9]*\) kB/\1/p' /proc/meminfo)
-	n=$(stat_of tagged_allocs /tmp/lib.err)
-	ns=$(stat_of mprotect_ns /tmp/lib.err)
-	faults=-; blocks=-
-	[ $patched -eq 1 ] && faults=$(( $(vm mte_fault_on_access) - f0 )) &&
-		blocks=$(( $(vm mte_tag_storage_reserve) - r0 ))
+	measure "$@"
 	printf '  %-8s %6s %9s %12s %8s %8s %14s\n' "$name" \
-		$((t1 - t0)) "${n:-?}" $(( ${ns:-0} / 1000 )) \
-		"$faults" "$blocks" "$cma"
+		"$wall_ms" "${tagged:-?}" "$mprotect_us" "$faults" "$blocks" "$cma_kb"
 	[ $st -eq 0 ] && cmp -s /tmp/plain.out /tmp/lib.out &&
-		! grep -q 'ERROR: mtealloc' /tmp/lib.err && [ "${n:-0}" -gt 0 ] &&
-		ok "$name: byte-identical ($(wc -c </tmp/lib.out) bytes), no report, $n allocations tagged" ||
-		bad "$name: status $st, tagged_allocs=${n:-none}, output $(cmp /tmp/plain.out /tmp/lib.out 2>&1 | head -c 80)"
+		! grep -q 'ERROR: mtealloc' /tmp/lib.err && [ "${tagged:-0}" -gt 0 ] &&
+		ok "$name: byte-identical ($(wc -c </tmp/lib.out) bytes), no report, $tagged allocations tagged" ||
+		bad "$name: status $st, tagged_allocs=${tagged:-none}, output $(cmp /tmp/plain.out /tmp/lib.out 2>&1 | head -c 80)"
 }
 if [ -x $B/sqlite3 ]; then
 	real sqlite3 $B/sqlite3 -batch -init /dev/null :memory: ".read /tmp/rows.sql"
@@ -75,7 +63,26 @@ else
 	bad "no Debian programs in $B (run scripts/setup-deps)"
 fi
 
-echo "== heap 4. bugs caught on the real kernel, as under qemu-user"
+ev=/sys/kernel/tracing/events/mte_tag_storage
+
+echo "== heap 4. tagging switched on over a populated heap ($kernel kernel)"
+[ -d $ev ] && { echo > /sys/kernel/tracing/trace; echo 1 > $ev/enable; }
+flow populated 32
+if [ -d $ev ]; then
+	echo 0 > $ev/enable
+	# the trace names each fault's page: none twice
+	twice=$(sed -n 's/.*mte_fault_on_access: address=\(0x[0-9a-f]*\) .*/\1/p' \
+		/sys/kernel/tracing/trace | sort | uniq -d | wc -l)
+	n=$(grep -c 'mte_fault_on_access:' /sys/kernel/tracing/trace)
+	[ "$twice" -eq 0 ] && [ "$n" -gt 0 ] &&
+		ok "populated: the trace shows $n faults on access, no page twice" ||
+		bad "populated: $twice pages faulted more than once (of $n faults)"
+fi
+
+echo "== heap 5. faults injected under a live tagged heap ($kernel kernel)"
+flow inject 8
+
+echo "== heap 6. bugs caught on the real kernel, as under qemu-user"
 # caught EXAMPLE KIND STATUS [OPTIONS]
 caught() {
 	env LD_PRELOAD=$LIB MTEALLOC_OPTIONS="${4:-}" $E/$1 >/tmp/h4 2>&1
@@ -120,7 +127,7 @@ st=$?
 	ok "recover=1: reported, and the program finished (status 0)" ||
 	bad "recover=1: status $st"
 
-echo "== heap 5. mtectl on a live tagged heap"
+echo "== heap 7. mtectl on a live tagged heap"
 env LD_PRELOAD=$LIB $T/mte_probe heap >/tmp/heap 2>&1 &
 pid=$!
 i=0
@@ -181,17 +188,10 @@ else
 	kill "$pid"
 fi
 
-echo "== heap 6. the kernel log is clean"
+echo "== heap 8. the kernel log is clean"
 # no warning since boot; and no page left stuck by this run (guest.sh's
 # series scenario makes some on purpose, before it)
-{ dmesg | grep -E 'WARNING:|BUG:|KASAN|lockdep|Call trace:'
-  dmesg | tail -n +$((log0 + 1)) | grep 'cannot move'; } >/tmp/dmesg.bad
-if [ -s /tmp/dmesg.bad ]; then
-	bad "dmesg has $(wc -l </tmp/dmesg.bad) bad lines:"
-	head -n 20 /tmp/dmesg.bad | sed 's/^/    /'
-else
-	ok "dmesg: no WARNING, BUG, KASAN or lockdep line; no page stuck by the heap"
-fi
+kernel_log_clean "$log0"
 
 echo "guest-heap: $pass passed, $fail failed"
 [ $fail -eq 0 ]
