@@ -63,14 +63,38 @@ static void no_warn(const char *msg)
 	(void)msg;
 }
 
+/*
+ * Secure execution (setuid, setgid, file capabilities): the environment
+ * belongs to whoever started the program, not to the program.  Then
+ * MTEALLOC_OPTIONS is ignored as a whole, as the sanitizer runtimes
+ * ignore theirs: the defaults are already the strictest checking, and
+ * log_path must never make a privileged process create or append to a
+ * file the caller names.  If the ignored options asked for verbose=1,
+ * one line says so, naming no value from them.
+ */
+static bool secure_execution(void)
+{
+	return getauxval(AT_SECURE) != 0;
+}
+
 static void read_options(void)
 {
 	const char *s = env_lookup("MTEALLOC_OPTIONS");
+	struct mte_options asked;
 
 	/* First silently, so that warnings already go to log_path. */
 	mte_options_defaults(&mte_g.opt);
 	if (!s)
 		return;
+	if (secure_execution()) {
+		mte_options_defaults(&asked);
+		mte_options_parse(&asked, s, no_warn);
+		if (asked.verbose)
+			mte_logf("mtealloc: secure execution (setuid, setgid or "
+				 "capabilities): MTEALLOC_OPTIONS ignored; "
+				 "running with the defaults\n");
+		return;
+	}
 	mte_options_parse(&mte_g.opt, s, no_warn);
 	mte_options_parse(&mte_g.opt, s, mte_warn_line);
 }
@@ -79,7 +103,8 @@ static bool mode_given(void)
 {
 	const char *s = env_lookup("MTEALLOC_OPTIONS");
 
-	return s && (!strncmp(s, "mode=", 5) || strstr(s, ":mode="));
+	return s && !secure_execution() &&
+	       (!strncmp(s, "mode=", 5) || strstr(s, ":mode="));
 }
 
 static unsigned long tcf_bits(unsigned mode)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -46,18 +47,32 @@ static int open_log(void)
 	const char *path = mte_g.opt.log_path;
 	char name[MTE_OPTION_PATH_MAX + 32], msg[MTE_OPTION_PATH_MAX + 96];
 	pid_t pid = getpid();
+	struct stat st;
 	int fd;
 
 	if (!path[0])
 		return STDERR_FILENO;
 	mte_fmt(name, sizeof(name), "%s.%d", path, (int)pid);
-	fd = open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/*
+	 * A symlink planted under the name, in a shared directory, must not
+	 * redirect the log (O_NOFOLLOW), nor may a file someone else made
+	 * there receive it: only a regular file of this user, created 0600.
+	 */
+	fd = open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+			st.st_uid != geteuid())) {
+		close(fd);
+		fd = -1;
+		errno = EPERM;
+	}
 	if (fd < 0) {
 		int saved = errno;
 
 		mte_fmt(msg, sizeof(msg), "mtealloc: warning: log_path: cannot "
-			"open %s (errno %d); writing to stderr instead\n",
-			name, saved);
+			"open %s (errno %d%s); writing to stderr instead\n",
+			name, saved, saved == ELOOP ? ": a symlink" :
+			saved == EPERM ? ": not a regular file of this user" : "");
 		write_all(STDERR_FILENO, msg, __builtin_strlen(msg));
 		fd = STDERR_FILENO;
 	}

@@ -42,6 +42,8 @@ logs=$(ls "$tmp"/log.* 2>/dev/null | head -n 1)
 if [ -n "$logs" ]; then
 	expect_grep '^mtealloc: stats:' "$logs" "log_path file has the stats"
 	expect_no_grep 'mtealloc:' "$tmp/err" "stderr stays clean with log_path"
+	[ "$(stat -c %a "$logs")" = 600 ] && ok "the log file is created 0600" ||
+		bad "the log file's mode is $(stat -c %a "$logs")"
 else
 	bad "log_path wrote no $tmp/log.<pid>"
 fi
@@ -50,6 +52,25 @@ run_lib "log_path=/nonexistent/dir/x:print_stats=1" "$probe" alloc \
 expect_grep 'log_path: cannot open /nonexistent/dir/x\.' "$tmp/err" \
 	"unwritable log_path is named"
 expect_grep '^mtealloc: stats:' "$tmp/err" "...and stderr takes over"
+
+# a symlink planted as PATH.<pid> (the shell's pid, which exec keeps)
+# does not redirect the log: O_NOFOLLOW, and stderr takes over
+: >"$tmp/victim"
+if [ -n "$TEST_EMULATOR" ]; then
+	set -- $TEST_EMULATOR -E LD_PRELOAD="$MTEALLOC_LIB" \
+		-E MTEALLOC_OPTIONS="log_path=$tmp/planted:print_stats=1"
+else
+	set -- env LD_PRELOAD="$MTEALLOC_LIB" \
+		MTEALLOC_OPTIONS="log_path=$tmp/planted:print_stats=1"
+fi
+sh -c 'ln -s "$1" "$2.$$"; shift 2; exec "$@"' sh "$tmp/victim" \
+	"$tmp/planted" "$@" "$probe" alloc >"$tmp/out" 2>"$tmp/err"
+[ ! -s "$tmp/victim" ] && ok "a symlink planted as the log's name is not followed" ||
+	bad "the log went through the symlink into $tmp/victim"
+expect_grep 'log_path: cannot open .*planted\.[0-9]* (errno [0-9]*: a symlink)' \
+	"$tmp/err" "...and the warning says why"
+expect_grep '^mtealloc: stats:' "$tmp/err" "...and stderr takes over"
+set --
 
 # verbose says whether tagging is on, and why not
 run_lib verbose=1 "$probe" alloc >"$tmp/out" 2>"$tmp/err"
