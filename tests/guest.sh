@@ -23,6 +23,12 @@ for t in check_unit check_heap check_faults check_mtectl; do
 	if echo "$out" | grep -q '^100%: Checks'; then ok "$t"; else bad "$t"; fi
 done
 LD_PRELOAD=$LIB MTEALLOC_OPTIONS=verbose=1 $T/mte_probe alloc 2>&1 | sed 's/^/  /'
+# secure execution: a setuid program, run by another user, ignores
+# MTEALLOC_OPTIONS (log_path above all)
+out=$(MTEALLOC_LIB=$LIB MTEALLOC_EXPECT_TAGGING=1 top_builddir=/opt/mtealloc \
+      top_srcdir=/opt/mtealloc sh $T/secure.sh 2>&1)
+echo "$out" | sed 's/^/  /'
+if echo "$out" | grep -q '^[0-9]* passed, 0 failed'; then ok "secure.sh"; else bad "secure.sh"; fi
 
 echo "== 6. mtectl against a live program under libmtealloc"
 mtectl status

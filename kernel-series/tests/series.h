@@ -60,15 +60,20 @@ static inline long long vmstat(const char *key)
 	return -1;
 }
 
-/* Write n to the series' debugfs knob mte_tag_storage/<name>. */
-static inline int write_knob(const char *name, long n)
+/* The series' debugfs knob mte_tag_storage/<name>, opened; NULL if none. */
+static inline FILE *knob(const char *name, const char *mode)
 {
 	char path[96];
-	FILE *f;
 
 	snprintf(path, sizeof(path), "/sys/kernel/debug/mte_tag_storage/%s",
 		 name);
-	f = fopen(path, "w");
+	return fopen(path, mode);
+}
+
+/* Write n to the knob <name>: 0, or -1 where this kernel has none. */
+static inline int write_knob(const char *name, long n)
+{
+	FILE *f = knob(name, "w");
 
 	if (!f)
 		return -1;
@@ -76,16 +81,12 @@ static inline int write_knob(const char *name, long n)
 	return fclose(f);
 }
 
-/* The value of the debugfs knob mte_tag_storage/<name>, or -1. */
+/* The value of the knob <name>, or -1. */
 static inline long read_knob(const char *name)
 {
-	char path[96];
+	FILE *f = knob(name, "r");
 	long n = -1;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/mte_tag_storage/%s",
-		 name);
-	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	if (fscanf(f, "%ld", &n) != 1)
