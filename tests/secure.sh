@@ -4,7 +4,8 @@
 # says so.  Needs root, to make a setuid copy of a program linked with
 # -lmtealloc and run it as another user (glibc ignores LD_PRELOAD paths in
 # setuid programs, so the linked program is the case that matters), and a
-# real kernel: qemu-user cannot exec a setuid program.  guest.sh runs it
+# real kernel: qemu-user cannot exec a setuid program.  Also mtectl, run
+# by another user against a process of root's, refused.  guest.sh runs it
 # in the emulated machine too.
 . "${top_srcdir:-.}/tests/lib.sh"
 
@@ -56,4 +57,22 @@ env MTEALLOC_OPTIONS="verbose=1:print_stats=1:log_path=$tmp/drop/owned" \
 	"$as_user" $nobody "$tmp/bin/probe" alloc >"$tmp/out" 2>"$tmp/err"
 ls "$tmp/drop" | grep -q '^owned\.[0-9]*$' &&
 	ok "not setuid: log_path applies (control)" || bad "control: no log file"
+
+# mtectl reads another process only where the kernel's ptrace rules allow:
+# as another user, against a process of root's, it is refused with
+# status 3 and a message saying what is needed (mtectl(1))
+mtectl="$top_builddir/cli/mtectl"
+if [ -x "$mtectl" ]; then
+	sleep 30 &
+	victim=$!
+	for cmd in "inspect $victim" "inspect --json $victim" "tags $victim 0x1000"; do
+		"$as_user" $nobody "$mtectl" $cmd >"$tmp/out" 2>"$tmp/err"
+		st=$?
+		[ $st -eq 3 ] && grep -q 'Permission denied (run as the process.s owner or root)' "$tmp/err" &&
+			[ ! -s "$tmp/out" ] &&
+			ok "mtectl $(echo "$cmd" | cut -d' ' -f1-2 | sed "s/ $victim//") as another user against root's process: refused, status 3" ||
+			{ bad "mtectl $cmd as another user: status $st"; cat "$tmp/out" "$tmp/err" | sed 's/^/    /'; }
+	done
+	kill $victim 2>/dev/null
+fi
 finish
