@@ -1,7 +1,7 @@
-# guest_lib.sh - sourced by guest.sh, guest_heap.sh and guest_bench.sh:
-# the paths inside the emulated machine (kernel-series/run-guest lays them
-# out), the PASS/FAIL lines and their counts, and a program's run under
-# the tagged heap, measured.  Busybox sh.
+# guest_lib.sh - sourced by guest.sh, guest_heap.sh, guest_debug.sh and
+# guest_bench.sh: the paths inside the emulated machine (run-guest lays
+# them out), the PASS/FAIL lines and their counts, and a program's run
+# under the tagged heap, measured.  Busybox sh.
 T=/opt/mtealloc/tests
 B=/opt/mtealloc/bin
 LIB=/usr/local/lib/libmtealloc.so
